@@ -1,0 +1,1 @@
+"""Data files shipped with the tool: XSD schemas, translations, icons, demo scenarios."""
