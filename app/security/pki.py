@@ -158,7 +158,8 @@ def issue_certificate(
         builder = builder.add_extension(x509.ExtendedKeyUsage(ekus), critical=False)
     if hosts:
         builder = builder.add_extension(_san(hosts), critical=False)
-    cert = builder.sign(signer_key, hashes.SHA256() if _bits(signer_key) <= 256 else hashes.SHA384())
+    digest = hashes.SHA256() if _bits(signer_key) <= 256 else hashes.SHA384()
+    cert = builder.sign(signer_key, digest)
     return CertifiedKey(cert, key)
 
 
@@ -229,7 +230,8 @@ class DemoPki:
                 raise ValueError("layout version")
             pki = cls(manifest["smgw_id"], manifest["curve"], directory=directory)
             for role in ROLES:
-                cert = x509.load_pem_x509_certificate((directory / f"{role}.cert.pem").read_bytes())
+                cert_pem = (directory / f"{role}.cert.pem").read_bytes()
+                cert = x509.load_pem_x509_certificate(cert_pem)
                 key = serialization.load_pem_private_key(
                     (directory / f"{role}.key.pem").read_bytes(), password=None
                 )
@@ -240,7 +242,8 @@ class DemoPki:
             raise ConfigurationError(
                 Text(
                     f"The demo certificates in {directory} are incomplete or damaged ({exc}).",
-                    f"Die Demo-Zertifikate in {directory} sind unvollständig oder beschädigt ({exc}).",
+                    f"Die Demo-Zertifikate in {directory} sind unvollständig oder "
+                    f"beschädigt ({exc}).",
                 ),
                 hint=Text("Delete the folder; it is created anew on the next start.",
                           "Löschen Sie den Ordner; er wird beim nächsten Start neu angelegt."),
@@ -303,7 +306,9 @@ def create_demo_pki(
     return pki
 
 
-def load_or_create_demo_pki(directory: Path, smgw_id: str = "EDEM0100000001") -> tuple[DemoPki, bool]:
+def load_or_create_demo_pki(
+    directory: Path, smgw_id: str = "EDEM0100000001"
+) -> tuple[DemoPki, bool]:
     """Load the demo PKI from ``directory`` or create it there; the flag says it was created."""
     if (directory / "manifest.json").exists():
         try:

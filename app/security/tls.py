@@ -158,7 +158,8 @@ def normalise_fingerprint(text: str, *, field: str = "pin") -> str:
 def _base_context(
     purpose: ssl.Purpose, profile: TlsProfile, group: str | None
 ) -> ssl.SSLContext:
-    protocol = ssl.PROTOCOL_TLS_CLIENT if purpose is ssl.Purpose.SERVER_AUTH else ssl.PROTOCOL_TLS_SERVER
+    client = purpose is ssl.Purpose.SERVER_AUTH
+    protocol = ssl.PROTOCOL_TLS_CLIENT if client else ssl.PROTOCOL_TLS_SERVER
     ctx = ssl.SSLContext(protocol)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
@@ -253,7 +254,8 @@ def peer_fingerprint(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> str:
     der = ssl_object.getpeercert(binary_form=True)
     if not der:
         raise TlsError(
-            Text("The peer presented no certificate.", "Die Gegenstelle hat kein Zertifikat gezeigt.")
+            Text("The peer presented no certificate.",
+                 "Die Gegenstelle hat kein Zertifikat gezeigt.")
         )
     return fingerprint(der)
 
@@ -287,7 +289,8 @@ def fetch_unverified_certificate(
         der = tls.getpeercert(binary_form=True)
     if not der:
         raise TlsError(
-            Text("The peer presented no certificate.", "Die Gegenstelle hat kein Zertifikat gezeigt.")
+            Text("The peer presented no certificate.",
+                 "Die Gegenstelle hat kein Zertifikat gezeigt.")
         )
     return der
 

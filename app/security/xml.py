@@ -103,7 +103,9 @@ class _BundledOnlyResolver(etree.Resolver):
         candidate = (self._base / name).resolve()
         if candidate.parent == self._base and candidate.is_file():
             return self.resolve_filename(str(candidate), context)
-        raise etree.XMLSchemaParseError(f"schema reference outside the bundle refused: {system_url}")
+        raise etree.XMLSchemaParseError(
+            f"schema reference outside the bundle refused: {system_url}"
+        )
 
 
 def schema_dir() -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -33,7 +35,7 @@ def test_external_entity_is_refused(tmp_path):
 
 def test_entity_expansion_bomb_is_refused():
     entities = "".join(
-        f'<!ENTITY e{i} "{"&e%d;" % (i - 1) * 10}">' for i in range(1, 10)
+        f'<!ENTITY e{i} "{f"&e{i - 1};" * 10}">' for i in range(1, 10)
     )
     doc = f'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY e0 "lol">{entities}]><r>&e9;</r>'.encode()
     with pytest.raises(InvalidValue):
@@ -74,7 +76,5 @@ def test_malformed_document_gives_line():
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=400))
 def test_arbitrary_bytes_never_escape_as_other_errors(data):
-    try:
+    with contextlib.suppress(InvalidValue):
         parse_xml(data)
-    except InvalidValue:
-        pass

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import socket
-import warnings
 import ssl
 import threading
+import warnings
 from pathlib import Path
 
 import pytest

@@ -1,0 +1,1 @@
+"""The reference Gateway Administrator (GWA) of the embedded default."""
