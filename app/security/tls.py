@@ -5,7 +5,7 @@ follows one interface profile of BSI TR-03116-3 (WAN, HAN, LMN):
 
 * TLS 1.2 only. TR-03116-3 allows TLS 1.3 as an option, but Python's ``ssl`` module cannot
   restrict the TLS 1.3 cipher suites or offer brainpool groups for TLS 1.3 with OpenSSL < 3.2, so
-  enabling it would offer suites outside the profile. See ``docs/protocol/tls.md``.
+  enabling it would offer suites outside the profile. See ``docs/protocol/05-12-tls.md``.
 * Only ECDHE-ECDSA with AES (CBC-SHA256 and GCM), as the profile lists them.
 * Exactly one key-exchange group per context (``set_ecdh_curve``): with OpenSSL 3.0 brainpool works
   only when both ends configure it, and in TLS 1.2 the group must match the peer certificate's
