@@ -61,7 +61,7 @@ class EmbeddedDefault:
             say(Text("Starting the virtual gateway…", "Virtuelles Gateway wird gestartet…"))
             self.gateway = scenario.build_state(self.pki)
             han = await start_han_server(self.gateway, self.pki, host=self.host,
-                                         port=self.han_port, dialect=scenario.vendor)
+                                         port=self.han_port, dialect=scenario.dialect)
             self.endpoints.append(han)
             say(Text("Starting the reference GWA…", "Referenz-GWA wird gestartet…"))
             gwa = await start_gwa_server(self.pki, host=self.host, port=self.gwa_port)
