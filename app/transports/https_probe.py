@@ -7,7 +7,6 @@ peer answers JSON, the decoded body. Network errors come back as technician-read
 
 from __future__ import annotations
 
-import asyncio
 import json
 import ssl
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import aiohttp
 
 from app.errors import SmgwctError, Text
 from app.security import tls
+from app.transports.peer_response import PeerAwareResponse, peer_ssl_object
 
 MAX_BODY = 256 * 1024
 
@@ -60,11 +60,11 @@ async def probe(
     connector = aiohttp.TCPConnector(ssl=context, force_close=True)
     try:
         async with (
-            aiohttp.ClientSession(connector=connector, timeout=client_timeout) as session,
+            aiohttp.ClientSession(connector=connector, timeout=client_timeout,
+                                  response_class=PeerAwareResponse) as session,
             session.get(url, allow_redirects=False, server_hostname=server_hostname) as resp,
         ):
-            transport = resp.connection.transport if resp.connection else None
-            ssl_object = transport.get_extra_info("ssl_object") if transport else None
+            ssl_object = peer_ssl_object(resp)
             if ssl_object is None:
                 raise LinkError(
                     "tls",
@@ -96,6 +96,17 @@ async def probe(
                  "Client-Zertifikat und das TLS-Profil."),
         ) from None
     except aiohttp.ClientConnectorError as exc:
+        if isinstance(exc.os_error, ConnectionResetError | ConnectionAbortedError):
+            # TCP was accepted and then cut during the TLS handshake: the peer refused us
+            raise LinkError(
+                "tls",
+                Text(f"{url} closed the connection during the TLS handshake.",
+                     f"{url} hat die Verbindung während des TLS-Aufbaus getrennt."),
+                Text("The peer did not accept our client certificate or TLS profile: check the "
+                     "technician certificate.",
+                     "Die Gegenstelle hat unser Client-Zertifikat oder TLS-Profil nicht "
+                     "akzeptiert: prüfen Sie das Techniker-Zertifikat."),
+            ) from None
         raise _tcp_error(url, exc.os_error) from None
     except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
         cause = exc.__cause__ or exc
@@ -122,22 +133,3 @@ async def probe(
             Text("Check that the address belongs to the expected device.",
                  "Prüfen Sie, ob die Adresse zum erwarteten Gerät gehört."),
         ) from None
-
-
-async def fetch_certificate(
-    host: str, port: int, *, group: str | None = None, timeout: float = 10.0
-) -> bytes:
-    """First contact with a HAN port: its certificate (DER), fetched in a worker thread."""
-    try:
-        return await asyncio.to_thread(
-            tls.fetch_unverified_certificate, host, port, tls.Interface.HAN, group=group,
-            timeout=timeout,
-        )
-    except (TimeoutError, ConnectionError, OSError) as exc:
-        if isinstance(exc, ssl.SSLError):
-            raise LinkError(
-                "tls", tls.describe_ssl_error(exc),
-                Text("The HAN port does not offer the expected TLS profile.",
-                     "Der HAN-Port bietet nicht das erwartete TLS-Profil an."),
-            ) from None
-        raise _tcp_error(f"{host}:{port}", exc) from None

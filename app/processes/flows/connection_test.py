@@ -12,8 +12,8 @@ from app.context import AppContext, HanTarget, Link, LinkState
 from app.errors import ConfigurationError, SmgwctError, Text
 from app.processes.engine import Flow, Step, StepContext, StepOutcome
 from app.security import tls
-from app.security.pki import describe_certificate
-from app.transports.https_probe import fetch_certificate, probe
+from app.transports.han.pinning import PinnedCertificate, PinStore, fetch_candidate
+from app.transports.https_probe import probe
 
 
 def _context(ctx: StepContext) -> AppContext:
@@ -27,19 +27,23 @@ def _host_url(host: str, port: int) -> str:
     return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
 
 
-async def _pin_on_first_contact(ctx: StepContext, han: HanTarget) -> None:
-    """Fetch the HAN certificate and pin it once the technician has confirmed its fingerprint."""
-    ctx.progress(None, Text("Fetching the gateway's certificate…", "Zertifikat des Gateways wird "
-                            "abgerufen…"))
-    der = await fetch_certificate(han.host, han.port, group=han.tls_group)
-    info = describe_certificate(der)
-    ctx.trace("han", "info", f"first contact: {info.subject} sha256={info.sha256}")
+async def _pinned_certificate(ctx: StepContext, han: HanTarget) -> PinnedCertificate:
+    """The pinned HAN certificate; on first contact, pin it after an explicit confirmation."""
+    store = PinStore()
+    pin = store.get(smgw_id=han.smgw_id, host=han.host, port=han.port)
+    if pin is not None:
+        return pin
+    ctx.progress(None, Text("Fetching the gateway's certificate…",
+                            "Zertifikat des Gateways wird abgerufen…"))
+    candidate = await fetch_candidate(han.host, han.port)
+    info = candidate.info
+    ctx.trace("han", "info", f"first contact: {info.subject} sha256={candidate.sha256}")
     accepted = await ctx.ui.confirm(
         Text("Trust this gateway certificate?", "Diesem Gateway-Zertifikat vertrauen?"),
         Text(
-            f"Subject: {info.subject}\nSHA-256: {tls.format_fingerprint(info.sha256)}\n"
+            f"Subject: {info.subject}\nSHA-256: {candidate.fingerprint_display}\n"
             "Compare the fingerprint with the gateway's label or the operator's data sheet.",
-            f"Inhaber: {info.subject}\nSHA-256: {tls.format_fingerprint(info.sha256)}\n"
+            f"Inhaber: {info.subject}\nSHA-256: {candidate.fingerprint_display}\n"
             "Vergleichen Sie den Fingerabdruck mit dem Typschild des Gateways oder dem "
             "Datenblatt des Betreibers.",
         ),
@@ -52,11 +56,7 @@ async def _pin_on_first_contact(ctx: StepContext, han: HanTarget) -> None:
                       "Ohne vertrauenswürdiges Zertifikat kommuniziert das Werkzeug nicht mit dem "
                       "Gateway."),
         )
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    han.pinned_pem = x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM)
-    han.pin_sha256 = info.sha256
+    return store.confirm(candidate, candidate.sha256, smgw_id=han.smgw_id)
 
 
 async def check_han(ctx: StepContext) -> StepOutcome:
@@ -72,13 +72,11 @@ async def check_han(ctx: StepContext) -> StepOutcome:
         )
     app.update_link(Link.HAN, state=LinkState.CONNECTING, peer=f"{han.host}:{han.port}")
     try:
-        if han.pinned_pem is None:
-            await _pin_on_first_contact(ctx, han)
-        context = tls.client_context(tls.Interface.HAN, trust=[han.pinned_pem or b""],
-                                     group=han.tls_group, check_hostname=False)
+        pin = await _pinned_certificate(ctx, han)
+        han.pinned_pem, han.pin_sha256, han.tls_group = pin.pem, pin.sha256, pin.group
         url = _host_url(han.host, han.port) + "/"
         ctx.trace("han", "tx", f"GET {url}")
-        result = await probe(url, context, pin=han.pin_sha256)
+        result = await probe(url, pin.ssl_context(), pin=pin.sha256)
         ctx.trace("han", "rx", f"HTTP {result.status} server={result.server or '-'}")
     except SmgwctError as exc:
         app.update_link(Link.HAN, state=LinkState.FAILED, last_error=exc.message)

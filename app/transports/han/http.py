@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -29,6 +28,7 @@ from app.transports.han.errors import (
     HanTlsError,
 )
 from app.transports.han.pinning import PinnedCertificate, fetch_candidate, tls_alert
+from app.transports.peer_response import PeerAwareResponse, peer_ssl_object
 
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
 _MAX_AUTH_ROUNDS = 3
@@ -45,19 +45,6 @@ class HanResponse:
 
     def text(self, limit: int = 2000) -> str:
         return self.body[:limit].decode("utf-8", "replace")
-
-
-class _PeerAwareResponse(aiohttp.ClientResponse):
-    """Keeps the TLS object of the connection the response came on (for the pin check);
-    small answers release their connection before the caller sees the response."""
-
-    peer_ssl_object: ssl.SSLObject | None = None
-
-    async def start(self, connection: Any) -> aiohttp.ClientResponse:
-        transport = connection.transport
-        if transport is not None:
-            self.peer_ssl_object = transport.get_extra_info("ssl_object")
-        return await super().start(connection)
 
 
 def _too_large(cap: int) -> HanProtocolError:
@@ -118,7 +105,7 @@ class HanHttpClient:
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=None, connect=self.connect_timeout),
             headers={"Accept": "application/json"},
-            response_class=_PeerAwareResponse,
+            response_class=PeerAwareResponse,
         )
 
     async def close(self) -> None:
@@ -199,7 +186,7 @@ class HanHttpClient:
             ) from exc
 
     def _check_pin(self, resp: aiohttp.ClientResponse) -> None:
-        ssl_object = getattr(resp, "peer_ssl_object", None)
+        ssl_object = peer_ssl_object(resp)
         if ssl_object is None:
             raise HanTlsError(Text("The connection is not encrypted.",
                                    "Die Verbindung ist nicht verschlüsselt."))
