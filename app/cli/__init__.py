@@ -17,7 +17,9 @@ from app import __version__
 from app.errors import SmgwctError
 
 #: Subcommand modules below ``app.cli``, in the order ``--help`` lists them.
-COMMANDS = ("gui", "demo", "sim", "selftest", "meter", "han", "discover", "gwa", "flow", "report")
+COMMANDS = (
+    "gui", "demo", "sim", "selftest", "meter", "han", "discover", "gwa", "flow", "job", "report",
+)
 
 
 def language() -> str:
