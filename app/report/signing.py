@@ -31,7 +31,7 @@ from app.report.xml import (
 from app.security.pki import CertifiedKey
 from app.store.audit import AuditLog
 from app.store.db import JobStore
-from app.store.jobs import Job, WorkOrderStore
+from app.store.jobs import Job, Photo, WorkOrderStore
 
 XML_NAME = "report.xml"
 SIGNATURE_NAME = "report.xml.p7s"
@@ -66,6 +66,23 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _missing_photo(job: Job, photo: Photo) -> SmgwctError:
+    """The error for a recorded photo whose file is no longer in the job's folder."""
+    source = job.folder / photo.file
+    return SmgwctError(
+        Text(f"The photo {photo.file} ({photo.original_name}) of job {job.job_id} is missing "
+             f"from the job folder {job.folder}, so it cannot be attached to the report.",
+             f"Das Foto {photo.file} ({photo.original_name}) des Auftrags {job.job_id} fehlt im "
+             f"Auftragsordner {job.folder} und kann dem Protokoll nicht beigefügt werden."),
+        field="photo",
+        hint=Text(f"Put the original file back at {source} (SHA-256 {photo.sha256}), or build "
+                  f"the report without attached photos (smgwct report build --no-photos).",
+                  f"Legen Sie die Originaldatei wieder unter {source} ab (SHA-256 "
+                  f"{photo.sha256}) oder erstellen Sie das Protokoll ohne beigefügte Fotos "
+                  f"(smgwct report build --no-photos)."),
+    )
+
+
 def build_report(
     job: Job,
     *,
@@ -87,6 +104,10 @@ def build_report(
     the PDF's SHA-256 is then added to the XML, and the final XML bytes are signed.
     """
     out = Path(out_dir)
+    if attach_photos:
+        for photo in job.photos:
+            if not (job.folder / photo.file).is_file():
+                raise _missing_photo(job, photo)  # before anything is written
     report = assemble_report(job, signer=signer, store=store, runs=runs, audit=audit,
                              technician=technician, now=now)
     root = report_element(report)
