@@ -13,6 +13,8 @@ from app.errors import ConfigurationError, Text
 from app.security.pki import DemoPki
 from app.security.tls import CertificateChain, Interface, fingerprint, server_context
 from app.sim.server_handle import ServerHandle, start_tls_site
+from app.sim.smgw.han_emh import EmhHanServer
+from app.sim.smgw.han_ppc import PpcHanServer
 from app.sim.smgw.han_theben import ThebenHanServer
 from app.sim.smgw.state import GatewayCertificate, SmgwState
 from app.transports.han.pinning import certificate_group, to_pem
@@ -20,6 +22,8 @@ from app.transports.han.pinning import certificate_group, to_pem
 #: HAN dialects by name: a factory making the aiohttp application for a gateway state.
 DIALECTS: dict[str, Callable[[SmgwState], web.Application]] = {
     "theben": lambda state: ThebenHanServer(state).application(),
+    "ppc": lambda state: PpcHanServer(state).application(),
+    "emh": lambda state: EmhHanServer(state).application(),
 }
 
 

@@ -12,9 +12,13 @@ from app.transports.han.base import HanAdapter
 
 def adapter_class(vendor: str) -> type[HanAdapter]:
     """The adapter class for ``vendor`` (case-insensitive); InvalidValue if there is none."""
+    from app.transports.han.emh import EmhAdapter
+    from app.transports.han.ppc import PpcAdapter
     from app.transports.han.theben import ThebenAdapter
 
-    adapters: dict[str, type[HanAdapter]] = {"theben": ThebenAdapter}
+    adapters: dict[str, type[HanAdapter]] = {
+        "theben": ThebenAdapter, "ppc": PpcAdapter, "emh": EmhAdapter,
+    }
     key = vendor.strip().lower()
     if key not in adapters:
         raise InvalidValue(

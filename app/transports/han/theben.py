@@ -102,7 +102,7 @@ def _int(value: Any, path: str) -> int:
         raise _wrong(path, "a whole number", value)
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d{1,40}\s*", value):
         return int(value)
     raise _wrong(path, "a whole number", value)
 
