@@ -235,7 +235,7 @@ class _Collector:
     def add_sml(self, frames: list[SmlFrameResult], decoder: SmlStreamDecoder) -> bool:
         """Take new frames and the decoder's new errors; True when anything changed."""
         changed = bool(frames)
-        for error in decoder.errors:
+        for error in decoder.drain_errors():
             if error.kind == "garbage" and error.offset == 0:
                 self._lead_in = True  # joined the stream in the middle of a telegram
                 continue
@@ -244,7 +244,6 @@ class _Collector:
                 self.frame_errors += 1
             self.errors.append(FrameError.from_sml(error))
             changed = True
-        decoder.errors.clear()
         for frame in frames:
             self._note_start(frame.offset)
             self.frame_count += 1

@@ -8,11 +8,11 @@ client certificate. Both peers' certificate fingerprints are shown.
 
 from __future__ import annotations
 
-from app.context import AppContext, HanTarget, Link, LinkState
+from app.context import AppContext, Link, LinkState
 from app.errors import ConfigurationError, SmgwctError, Text
 from app.processes.engine import Flow, Step, StepContext, StepOutcome
+from app.processes.flows.han_common import pinned_certificate as _pinned_certificate
 from app.security import tls
-from app.transports.han.pinning import PinnedCertificate, PinStore, fetch_candidate
 from app.transports.https_probe import probe
 
 
@@ -25,38 +25,6 @@ def _context(ctx: StepContext) -> AppContext:
 
 def _host_url(host: str, port: int) -> str:
     return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
-
-
-async def _pinned_certificate(ctx: StepContext, han: HanTarget) -> PinnedCertificate:
-    """The pinned HAN certificate; on first contact, pin it after an explicit confirmation."""
-    store = PinStore()
-    pin = store.get(smgw_id=han.smgw_id, host=han.host, port=han.port)
-    if pin is not None:
-        return pin
-    ctx.progress(None, Text("Fetching the gateway's certificate…",
-                            "Zertifikat des Gateways wird abgerufen…"))
-    candidate = await fetch_candidate(han.host, han.port)
-    info = candidate.info
-    ctx.trace("han", "info", f"first contact: {info.subject} sha256={candidate.sha256}")
-    accepted = await ctx.ui.confirm(
-        Text("Trust this gateway certificate?", "Diesem Gateway-Zertifikat vertrauen?"),
-        Text(
-            f"Subject: {info.subject}\nSHA-256: {candidate.fingerprint_display}\n"
-            "Compare the fingerprint with the gateway's label or the operator's data sheet.",
-            f"Inhaber: {info.subject}\nSHA-256: {candidate.fingerprint_display}\n"
-            "Vergleichen Sie den Fingerabdruck mit dem Typschild des Gateways oder dem "
-            "Datenblatt des Betreibers.",
-        ),
-    )
-    if not accepted:
-        raise SmgwctError(
-            Text("The gateway certificate was not accepted.",
-                 "Das Gateway-Zertifikat wurde nicht akzeptiert."),
-            hint=Text("Without a trusted certificate the tool does not talk to the gateway.",
-                      "Ohne vertrauenswürdiges Zertifikat kommuniziert das Werkzeug nicht mit dem "
-                      "Gateway."),
-        )
-    return store.confirm(candidate, candidate.sha256, smgw_id=han.smgw_id)
 
 
 async def check_han(ctx: StepContext) -> StepOutcome:

@@ -190,6 +190,12 @@ class SmlStreamDecoder:
         self._garbage_at: int | None = None
         self._garbage_len = 0
 
+    def drain_errors(self) -> list[SmlError]:
+        """The errors recorded since the last call, oldest first (and forget them)."""
+        drained = list(self.errors)
+        self.errors.clear()
+        return drained
+
     @property
     def position(self) -> int:
         """Number of stream bytes fed so far."""
