@@ -1,0 +1,113 @@
+"""Fixtures of the GUI tests: one qasync loop per test, translations, windows, fake flows."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import PySide6  # noqa: E402,F401  (before qasync)
+import qasync  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from app.context import AppContext, HanTarget  # noqa: E402
+from app.processes.engine import Engine, Flow  # noqa: E402
+from app.processes.interaction import UserInteraction  # noqa: E402
+from app.store.audit import AuditLog  # noqa: E402
+from app.store.db import JobStore  # noqa: E402
+from ui.i18n import Translations  # noqa: E402
+from ui.views.main_window import MainWindow  # noqa: E402
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+
+
+@pytest.fixture
+def app(qapp: QApplication) -> QApplication:
+    qapp.setQuitOnLastWindowClosed(False)
+    return qapp
+
+
+@pytest.fixture
+def loop(app: QApplication) -> Iterator[qasync.QEventLoop]:
+    """A qasync loop on the test's QApplication (what ``ui.main.run`` uses)."""
+    event_loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(event_loop)
+    yield event_loop
+    try:
+        pending = [t for t in asyncio.all_tasks(event_loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            event_loop.run_until_complete(asyncio.wait(pending, timeout=2))
+    finally:
+        event_loop.close()
+        asyncio.set_event_loop(None)
+
+
+Runner = Callable[[Coroutine[Any, Any, Any]], Any]
+
+
+@pytest.fixture
+def run(loop: qasync.QEventLoop) -> Runner:
+    """Run a coroutine on the qasync loop, bounded to 15 s."""
+
+    def runner(coro: Coroutine[Any, Any, Any]) -> Any:
+        return loop.run_until_complete(asyncio.wait_for(coro, 15))
+
+    return runner
+
+
+@pytest.fixture
+def translations(app: QApplication) -> Iterator[Translations]:
+    tr = Translations(app)
+    tr.apply("de")
+    yield tr
+    tr.apply("de")
+
+
+def engine_factory(folder: Path) -> Callable[[UserInteraction, AppContext], Engine]:
+    def make(interaction: UserInteraction, context: AppContext) -> Engine:
+        return Engine(
+            JobStore(folder / "jobs.sqlite3"),
+            AuditLog(folder / "audit.sqlite3"),
+            interaction,
+            services=context,
+        )
+
+    return make
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> AppContext:
+    return AppContext(han=HanTarget("192.0.2.10", 443), data_dir=tmp_path)
+
+
+@pytest.fixture
+def make_window(
+    qtbot: Any, tmp_path: Path, translations: Translations, loop: qasync.QEventLoop
+) -> Iterator[Callable[..., MainWindow]]:
+    windows: list[MainWindow] = []
+
+    def make(context: AppContext, flows: list[Flow] | None = None, **kwargs: Any) -> MainWindow:
+        window = MainWindow(
+            context,
+            engine_factory=engine_factory(tmp_path / f"db{len(windows)}"),
+            flows=flows if flows is not None else [],
+            translations=translations,
+            **kwargs,
+        )
+        qtbot.addWidget(window)
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        if window.bridge.running:
+            window.bridge.cancel()
+        loop.run_until_complete(window.shutdown())

@@ -1,0 +1,51 @@
+"""Translations: German complete and compiled, Qt's own catalogue loaded with ours."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QCoreApplication
+
+from tools import i18n as tool
+from ui.i18n import Translations, app_catalogue, normalise, text
+
+HOW_TO_FIX = (
+    "run '.venv/bin/python -m tools.i18n update', translate the new entries in "
+    "resources/i18n/app_de.ts (pyside6-linguist or an editor), then "
+    "'.venv/bin/python -m tools.i18n compile'"
+)
+
+
+def test_every_ui_string_has_a_german_translation_and_the_qm_files_are_current():
+    problems = tool.problems()
+    assert problems == [], HOW_TO_FIX
+
+
+def test_the_catalogue_covers_what_the_views_ask_for():
+    messages = {(m.context, m.source): m.translation for m in tool.read_ts(tool.ts_path("de"))}
+    assert messages[("FlowListPanel", "Flows")] == "Abläufe"
+    starting = messages[("Session", "Starting the demo environment…")]
+    assert starting == "Demo-Umgebung wird gestartet…"
+    assert len(messages) > 50
+
+
+def test_german_and_english_switch_our_and_qts_strings(app):
+    tr = Translations(app)
+    assert tr.apply("de") == "de"
+    assert tr.missing == []
+    assert QCoreApplication.translate("TracePanel", "Copy") == "Kopieren"
+    assert QCoreApplication.translate("QPlatformTheme", "&Yes") == "&Ja"  # qtbase_de
+    assert tr.apply("en") == "en"
+    assert QCoreApplication.translate("TracePanel", "Copy") == "Copy"
+    assert QCoreApplication.translate("QPlatformTheme", "&Yes") == "&Yes"
+    assert tr.apply("fr") == "de"  # unknown languages fall back to German
+    assert app_catalogue("en").is_file() and app_catalogue("de").is_file()
+
+
+def test_language_helpers():
+    from app.errors import Text
+
+    assert normalise("en_GB.UTF-8") == "en"
+    assert normalise(None) == "de"
+    assert normalise("") == "de"
+    assert text(None) == ""
+    assert text("plain") == "plain"
+    assert text(Text("yes", "ja")) in ("yes", "ja")
