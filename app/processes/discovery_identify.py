@@ -3,8 +3,10 @@
 What a first contact yields (:class:`CertificateFacts` of the HAN certificate, the unauthenticated
 :class:`HttpAnswer` s collected by :func:`http_evidence`) is bundled as :class:`Evidence`; every
 :class:`Identifier` reads it and gives :class:`Clue` s (vendor with a confidence, SMGW ID), which
-:func:`combine` adds up. The built-in rules know the vendors' certificates, M2M and HAN pages,
-header words and default addresses (DOMAIN.md §6.2, ``docs/discovery.md``).
+:func:`combine` adds up. The built-in rules know the vendors' certificates, mDNS names and default
+addresses; the HTTP answers (M2M, portal and CASA paths, header words) are read by the HAN vendor
+detection's rules (:func:`app.transports.han.detect.clues`, discovery weights) (DOMAIN.md §6.2,
+``docs/discovery.md``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from app.domain.smgw_id import SmgwId
 from app.errors import InvalidValue, SmgwctError, Text
 from app.security import tls
 from app.security.pki import describe_certificate
+from app.transports.han import detect
+from app.transports.han.detect import Clue, vendor_words
+from app.transports.han.detect import ProbeAnswer as HttpAnswer
 from app.transports.peer_response import PeerAwareResponse, peer_ssl_object
 
 #: FLAG manufacturer codes of gateway makers (DOMAIN.md §2.1) -> vendor key.
@@ -34,11 +39,10 @@ VENDOR_FLAGS: dict[str, str] = {
     "EFR": "efr", "DVL": "devolo", "KIG": "kiwigrid", "DGY": "discovergy",
 }
 
-#: Words that name a vendor in a certificate, a ``Server`` header, a Digest realm or a page title.
+#: Words that name a vendor in a certificate, a ``Server`` header, a Digest realm or a page title
+#: (the HAN dialects' words of vendor detection, plus the other gateway makers).
 VENDOR_WORDS: dict[str, tuple[str, ...]] = {
-    "theben": ("theben", "conexa"),
-    "ppc": ("power plus communications", "ppc", "hanservice"),
-    "emh": ("emh", "casa"),
+    **detect.VENDOR_WORDS,
     "sagemcom": ("sagemcom", "dr. neuhaus", "dr neuhaus"),
     "landis_gyr": ("landis+gyr", "landis gyr", "landis"),
     "efr": ("efr",),
@@ -47,7 +51,7 @@ VENDOR_WORDS: dict[str, tuple[str, ...]] = {
     "discovergy": ("discovergy",),
 }
 
-MAX_BODY = 16 * 1024
+MAX_BODY = detect.MAX_BODY
 CONTROL_PATH = "/smgwct-discovery-control"
 
 
@@ -105,57 +109,6 @@ class CertificateFacts:
                    org[0] if org else None, tuple(names), info.self_signed, info.not_after)
 
 
-_REALM = re.compile(r'realm\s*=\s*"([^"]*)"', re.IGNORECASE)
-_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
-
-
-@dataclass(frozen=True)
-class HttpAnswer:
-    """The answer to one unauthenticated ``GET`` (status, headers, the start of the body)."""
-
-    path: str
-    status: int
-    #: (lower-case name, value) pairs in the order received
-    headers: tuple[tuple[str, str], ...] = ()
-    body: bytes = field(default=b"", repr=False)
-
-    def header(self, name: str) -> str | None:
-        wanted = name.lower()
-        return next((v for k, v in self.headers if k == wanted), None)
-
-    def header_all(self, name: str) -> list[str]:
-        wanted = name.lower()
-        return [v for k, v in self.headers if k == wanted]
-
-    @property
-    def server(self) -> str | None:
-        return self.header("server")
-
-    @property
-    def location(self) -> str | None:
-        return self.header("location")
-
-    @property
-    def auth_schemes(self) -> tuple[str, ...]:
-        return tuple(v.split(None, 1)[0].lower() for v in self.header_all("www-authenticate")
-                     if v.strip())
-
-    @property
-    def realm(self) -> str | None:
-        for value in self.header_all("www-authenticate"):
-            match = _REALM.search(value)
-            if match:
-                return match.group(1)
-        return None
-
-    @property
-    def title(self) -> str | None:
-        match = _TITLE.search(self.body)
-        if not match:
-            return None
-        return " ".join(match.group(1).decode("utf-8", "replace").split())[:200]
-
-
 @dataclass(frozen=True)
 class Evidence:
     """Everything known about one TLS endpoint when the identifiers run."""
@@ -176,24 +129,7 @@ class Evidence:
 
     def path_exists(self, path: str) -> bool:
         """The gateway answers ``path`` differently from a path that does not exist."""
-        ans = self.answers.get(path)
-        if ans is None or ans.status == 404:
-            return False
-        control = self.control
-        if control is None:
-            return True
-        return (ans.status, ans.location, ans.auth_schemes) != (
-            control.status, control.location, control.auth_schemes)
-
-
-@dataclass(frozen=True)
-class Clue:
-    """One identifier's reading: a vendor with a confidence (0..1), and/or an SMGW ID."""
-
-    vendor: str | None
-    confidence: float
-    reason: Text
-    smgw_id: str | None = None
+        return detect.path_exists(self.answers.get(path), self.control)
 
 
 @dataclass(frozen=True)
@@ -213,27 +149,10 @@ class Identifier:
 # Built-in identifiers
 
 
-def _vendor_words(text: str | None) -> list[str]:
-    found = []
-    low = (text or "").lower()
-    for vendor, words in VENDOR_WORDS.items():
-        if any(re.search(rf"(?<![a-z0-9]){re.escape(w)}(?![a-z0-9])", low) for w in words):
-            found.append(vendor)
-    return found
-
-
 def _id_clue(smgw_id: str, confidence: float, reason: Text) -> Clue:
     """A clue for an SMGW ID seen in the evidence; its FLAG code names the vendor, if known."""
     vendor = VENDOR_FLAGS.get(smgw_id[1:4])
     return Clue(vendor, confidence if vendor else 0.0, reason, smgw_id)
-
-
-def _served(ev: Evidence, path: str) -> HttpAnswer | None:
-    """The answer to ``path`` when the endpoint really serves it (HTTP 200, 401 or 403)."""
-    ans = ev.answer(path)
-    if ans is None or not ev.path_exists(path) or ans.status not in (200, 401, 403):
-        return None
-    return ans
 
 
 def _by_certificate(ev: Evidence) -> Iterable[Clue]:
@@ -246,8 +165,8 @@ def _by_certificate(ev: Evidence) -> Iterable[Clue]:
             yield _id_clue(smgw_id, 0.7, Text(f"the HAN certificate names SMGW ID {smgw_id}",
                                               f"das HAN-Zertifikat nennt die SMGW-ID {smgw_id}"))
             break
-    for vendor in _vendor_words(" / ".join(filter(None, (cert.organization,
-                                                              cert.common_name)))):
+    for vendor in vendor_words(" / ".join(filter(None, (cert.organization, cert.common_name))),
+                               VENDOR_WORDS):
         yield Clue(vendor, 0.5, Text(f"the certificate subject names {vendor}",
                                      f"der Zertifikatsinhaber nennt {vendor}"))
 
@@ -261,66 +180,20 @@ def _by_names(ev: Evidence) -> Iterable[Clue]:
             return
 
 
-_SERVER_HEADER = Text("Server header", "der Server-Header")
-_REALM_WORD = Text("Digest realm", "der Digest-Realm")
-_PAGE_TITLE = Text("page title", "der Seitentitel")
+def _by_http_answers(ev: Evidence) -> Iterable[Clue]:
+    """The HAN vendor detection's rules over the answers (M2M redirect, portal, CASA, words)."""
+    return detect.clues(ev.answers, ev.control, weights=detect.DISCOVERY_WEIGHTS,
+                        words=VENDOR_WORDS)
 
 
-def _by_http_words(ev: Evidence) -> Iterable[Clue]:
-    seen: set[tuple[str, str]] = set()
+def _by_http_smgw_id(ev: Evidence) -> Iterable[Clue]:
     for ans in ev.answers.values():
-        for what, text in ((_SERVER_HEADER, ans.server), (_REALM_WORD, ans.realm),
-                           (_PAGE_TITLE, ans.title)):
-            for vendor in _vendor_words(text):
-                if (vendor, what.en) not in seen:
-                    seen.add((vendor, what.en))
-                    yield Clue(vendor, 0.5, Text(f"its {what.en} '{text}' names {vendor}",
-                                                 f"{what.de} '{text}' nennt {vendor}"))
         for text in (ans.realm, ans.location):
             smgw_id = find_smgw_id(text)
             if smgw_id:
                 yield _id_clue(smgw_id, 0.5, Text(
                     f"its HTTP answer names SMGW ID {smgw_id}",
                     f"die HTTP-Antwort nennt die SMGW-ID {smgw_id}"))
-
-
-_M2M_LOCATION = re.compile(r"/smgw/m2m/([^/]+)/json/?$")
-
-
-def _theben_m2m(ev: Evidence) -> Iterable[Clue]:
-    ans = ev.answer("/smgw/m2m")
-    if ans is None:
-        return
-    match = _M2M_LOCATION.search(ans.location or "")
-    if ans.status in (301, 302, 303, 307, 308) and match:
-        yield Clue("theben", 0.9, Text(
-            "GET /smgw/m2m redirects to a CONEXA M2M endpoint",
-            "GET /smgw/m2m leitet auf einen CONEXA-M2M-Endpunkt um"), find_smgw_id(match[1]))
-    elif _served(ev, "/smgw/m2m") is not None:
-        yield Clue("theben", 0.6, Text(
-            f"it serves the CONEXA M2M interface /smgw/m2m (HTTP {ans.status})",
-            f"es bedient die CONEXA-M2M-Schnittstelle /smgw/m2m (HTTP {ans.status})"))
-
-
-def _ppc_hanservice(ev: Evidence) -> Iterable[Clue]:
-    path = "/cgi-bin/hanservice.cgi"
-    ans = _served(ev, path)
-    if ans is None:
-        return
-    strong = b'name="tkn"' in ans.body or b"hanservice" in ans.body
-    yield Clue("ppc", 0.8 if strong else 0.6, Text(
-        f"it serves the PPC HAN page {path} (HTTP {ans.status})",
-        f"es bedient die PPC-HAN-Seite {path} (HTTP {ans.status})"))
-
-
-def _emh_json(ev: Evidence) -> Iterable[Clue]:
-    path = "/json/metering/derived"
-    ans = _served(ev, path)
-    if ans is None:
-        return
-    yield Clue("emh", 0.5, Text(f"it serves the CASA JSON interface {path} (HTTP {ans.status})",
-                                f"es bedient die CASA-JSON-Schnittstelle {path} "
-                                f"(HTTP {ans.status})"))
 
 
 def _known_address(ev: Evidence) -> Iterable[Clue]:
@@ -333,12 +206,11 @@ def _known_address(ev: Evidence) -> Iterable[Clue]:
 BUILTIN_IDENTIFIERS: tuple[Identifier, ...] = (
     Identifier("certificate", _by_certificate),
     Identifier("mdns-name", _by_names),
-    Identifier("theben-m2m", _theben_m2m, ("/smgw/m2m",)),
-    Identifier("ppc-hanservice", _ppc_hanservice, ("/cgi-bin/hanservice.cgi",)),
-    Identifier("emh-json", _emh_json, ("/json/metering/derived",)),
-    Identifier("http-words", _by_http_words),
+    Identifier("han-http", _by_http_answers, detect.PROBE_PATHS),
+    Identifier("http-smgw-id", _by_http_smgw_id),
     Identifier("known-address", _known_address),
 )
+
 
 def combine(clues: Sequence[Clue]) -> tuple[str | None, float, str | None, tuple[Text, ...]]:
     """Vendor guess, its confidence, SMGW ID and reasons from all clues.
@@ -346,10 +218,7 @@ def combine(clues: Sequence[Clue]) -> tuple[str | None, float, str | None, tuple
     Independent clues for one vendor add up as ``1 - Π(1 - c)``; the SMGW ID is the first one
     found (identifier order: certificate first).
     """
-    scores: dict[str, float] = {}
-    for clue in clues:
-        if clue.vendor and clue.confidence > 0:
-            scores[clue.vendor] = 1 - (1 - scores.get(clue.vendor, 0.0)) * (1 - clue.confidence)
+    scores = detect.add_up(clues)
     vendor = max(scores, key=lambda v: scores[v]) if scores else None
     smgw_id = next((c.smgw_id for c in clues if c.smgw_id), None)
     reasons = tuple(dict.fromkeys(c.reason for c in clues))

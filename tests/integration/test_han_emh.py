@@ -23,12 +23,13 @@ from app.security import tls
 from app.security.tls import Interface
 from app.sim.server_handle import start_tls_site
 from app.sim.smgw import ManualClock, Scenario, server, start_han_server
+from app.sim.smgw.han_common import SERVER_SOFTWARE
 from app.sim.smgw.han_emh import EmhHanServer
 from app.sim.smgw.han_ppc import PpcHanServer
 from app.sim.smgw.logs import Event
 from app.sim.smgw.state import SmgwState
 from app.transports.han.base import HanCredentials, LogKind, UserRole
-from app.transports.han.detect import detect_vendor
+from app.transports.han.detect import detect_vendor, probe
 from app.transports.han.emh import EmhAdapter, parse_log_entry, parse_values, split_firmware
 from app.transports.han.errors import (
     HanAccessDenied,
@@ -275,6 +276,16 @@ async def test_detect_picks_the_vendor(start_gateway: Start, scenario: str, vend
     assert all(s < detection.confidence for s in others.values())
     # no credentials were sent: nobody came closer to a lock
     assert all(gw.state.guard.failures(name) == 0 for name in gw.state.users)
+
+
+@pytest.mark.parametrize("scenario", ["default", "ppc", "emh"])
+async def test_no_dialect_advertises_the_framework(start_gateway: Start, scenario: str) -> None:
+    gw = await start_gateway(name=scenario)
+    answers, control = await probe(gw.handle.host, gw.handle.port, gw.pin)
+    assert control is not None
+    for answer in (*answers.values(), control):  # 401 challenges, 404 and redirects alike
+        assert answer.server == SERVER_SOFTWARE
+        assert not any("aiohttp" in value or "Python" in value for _, value in answer.headers)
 
 
 # --- a misbehaving peer ---------------------------------------------------------------------------

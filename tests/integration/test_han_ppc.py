@@ -31,10 +31,10 @@ from app.transports.han.detect import detect_vendor
 from app.transports.han.errors import (
     HanAccessDenied,
     HanAuthError,
-    HanError,
     HanLockedOut,
     HanProtocolError,
     HanSessionBusy,
+    HanTcpError,
     HanTimeout,
 )
 from app.transports.han.http import HanHttpClient
@@ -246,11 +246,15 @@ async def test_self_test_restarts_the_gateway(start_gateway: Start) -> None:
     assert gw.state.last_self_test is not None and gw.state.last_self_test.passed
     assert not gw.session_open()
     started = time.monotonic()
-    with pytest.raises(HanError):  # nobody answers while the gateway restarts
+    with pytest.raises(HanTcpError) as refused:  # the port is closed while the gateway restarts
         async with gw.adapter(timeout=5.0):
             pass
     assert time.monotonic() - started < 5.0
+    hint = refused.value.hint
+    assert hint is not None and "restarts after its self-test" in hint.en
+    assert gw.handle.paused
     gw.clock.advance(91)
+    await asyncio.wait_for(gw.handle.wait_serving(), 2.0)  # it polls the gateway clock
     async with gw.adapter() as again:
         locked = await again.self_test()  # the 10-minute lock outlives the restart
         assert not locked.accepted
@@ -504,6 +508,45 @@ async def portal(demo_pki) -> AsyncIterator[tuple[FakePortal, Any]]:
 def _fake_adapter(handle: Any, demo_pki: Any, **kwargs: Any) -> PpcAdapter:
     return PpcAdapter(handle.host, handle.port, credentials=HanCredentials("kunde", "pw"),
                       pin=PinnedCertificate.from_pem(demo_pki["han"].cert_pem), **kwargs)
+
+
+async def test_http_client_keeps_only_the_named_cookie_and_sends_extra_headers(demo_pki) -> None:
+    seen: list[dict[str, str]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append({name: request.headers.get(name, "")
+                     for name in ("Cookie", "Accept", "X-Probe")})
+        response = web.Response(text="<html></html>", content_type="text/html")
+        if len(seen) == 1:
+            response.set_cookie("session", "S1", path="/cgi-bin", secure=True, httponly=True)
+            response.set_cookie("tracker", "T1")
+        elif len(seen) == 3:
+            response.del_cookie("session", path="/cgi-bin")  # logout: Max-Age=0
+        return response
+
+    app = web.Application()
+    app.router.add_get(PATH, handler)
+    context = tls.server_context(Interface.HAN, own=demo_pki.tls_chain("han"))
+    handle = await start_tls_site(app, role="test portal", host="127.0.0.1", port=0,
+                                  ssl_context=context, protocol="test",
+                                  certificate_sha256=demo_pki["han"].sha256)
+    client = HanHttpClient(handle.host, handle.port,
+                           pin=PinnedCertificate.from_pem(demo_pki["han"].cert_pem),
+                           credentials=HanCredentials("kunde"), headers={"Accept": "text/html"},
+                           keep_cookies=("session",))
+    try:
+        await client.request("GET", PATH)
+        assert client.cookies == {"session": "S1"}  # a cookie of a bare IP address is kept
+        await client.request("GET", PATH, headers={"X-Probe": "1"})
+        await client.request("GET", PATH)
+        assert client.cookies == {}
+        await client.request("GET", PATH)
+    finally:
+        await client.close()
+        await handle.close()
+    assert [s["Cookie"] for s in seen] == ["", "session=S1", "session=S1", ""]
+    assert [s["X-Probe"] for s in seen] == ["", "1", "", ""]
+    assert all(s["Accept"] == "text/html" for s in seen)
 
 
 async def test_well_behaved_fake_portal_works(portal, demo_pki) -> None:

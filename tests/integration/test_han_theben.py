@@ -31,6 +31,7 @@ from app.transports.han.errors import (
     HanAccessDenied,
     HanAuthError,
     HanCertificateChanged,
+    HanError,
     HanLockedOut,
     HanNotEnabled,
     HanSessionBusy,
@@ -448,6 +449,29 @@ async def test_cancelling_a_call_leaves_the_adapter_usable(start_gateway: Start)
             await task
         gw.state.han.response_delay = 0.0
         assert (await han.identify()).smgw_id == "ETHE0390000001"
+
+
+async def test_a_paused_server_drops_connections_and_refuses_new_ones(start_gateway: Start
+                                                                       ) -> None:
+    gw = await start_gateway()
+    resumed: list[bool] = []
+    async with gw.adapter() as han:
+        await han.identify()  # a kept-alive connection is open now
+        await gw.handle.pause(60, lambda: resumed.append(True))
+        assert gw.handle.paused
+        with pytest.raises(HanError):
+            await han.identify(timeout=5.0)
+    with pytest.raises(HanTcpError):  # the port is closed: refused, not a hanging handshake
+        async with gw.adapter(timeout=5.0):
+            pass
+    gw.clock.advance(30)
+    await asyncio.sleep(0.1)
+    assert gw.handle.paused and not resumed  # gateway time, not wall time, ends the pause
+    gw.clock.advance(31)
+    await asyncio.wait_for(gw.handle.wait_serving(), 2.0)
+    assert resumed == [True] and not gw.handle.paused
+    async with gw.adapter() as again:  # on the same port as before
+        assert (await again.identify()).smgw_id == "ETHE0390000001"
 
 
 async def test_nothing_listening_is_a_tcp_error(demo_pki) -> None:

@@ -54,6 +54,13 @@ def test_dialect_scenarios() -> None:
     assert emh.dialect == "emh" and emh.smgw_id == "EEMH0190000001"
 
 
+def test_reboot_seconds_of_the_self_test_restart() -> None:
+    assert Scenario.load("ppc").han.reboot_seconds == 30.0  # the default
+    data = _default()
+    data["gateway"]["han"]["reboot_seconds"] = 2.5
+    assert Scenario.from_dict(data, source="test.json").build_state().han.reboot_seconds == 2.5
+
+
 def test_faults_are_applied(demo_pki) -> None:
     state = Scenario.load("faults").build_state(demo_pki)
     assert state.guard.remaining("ethe0390000001.lv") == pytest.approx(277, abs=1)
@@ -113,6 +120,10 @@ def test_typo_in_a_field_name_is_reported_with_its_path() -> None:
         (lambda d: d.update(faults=[{"kind": "slow_responses"}]), "faults[0].delay_seconds",
          "is missing"),
         (lambda d: d.update(version=2), "version", "at most 1"),
+        (lambda d: d["gateway"]["han"].update(reboot_seconds=-1), "gateway.han.reboot_seconds",
+         "at least 0"),
+        (lambda d: d["gateway"]["han"].update(reboot_seconds="30"), "gateway.han.reboot_seconds",
+         "a number"),
     ],
 )
 def test_validation_errors_name_the_field(change, field: str, words: str) -> None:

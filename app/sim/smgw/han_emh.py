@@ -12,7 +12,8 @@ defines itself, because no public source shows it):
   ``POST /json/selftest`` are the project's own.
 * HTTP Digest on every request, HTTP/1.1 only (an HTTP/1.0 request gets 505). Errors, the login
   lock and the one-session-per-user rule behave as in the CONEXA dialect (JSON error objects
-  with ``error``, ``message`` and ``remaining-seconds``).
+  with ``error``, ``message`` and ``remaining-seconds``; both are a
+  :class:`app.sim.smgw.han_common.JsonHanApplication`).
 """
 
 from __future__ import annotations
@@ -23,11 +24,18 @@ from typing import Any
 
 from aiohttp import HttpVersion11, web
 
-from app.sim.smgw.access import HanUser, Role, SelfTestLocked
-from app.sim.smgw.han_theben import MAX_REQUEST_BYTES, Handler, ThebenHanServer, _error, _Refusal
+from app.domain.local_time import from_local, local_with_offset, to_local
+from app.sim.smgw.access import HanUser, Role
+from app.sim.smgw.han_common import (
+    Handler,
+    JsonHanApplication,
+    bad_request,
+    json_error,
+    refuse,
+    visible_meters,
+)
 from app.sim.smgw.logs import GatewayLogEntry, LogLevel
 from app.sim.smgw.state import EvaluationProfile, LmnMeter
-from app.transports.han.ppc import from_local, local_with_offset, to_local
 
 #: Entries per log request (the project's limit).
 MAX_LOG_COUNT = 500
@@ -42,34 +50,23 @@ def iso_local(moment: dt.datetime) -> str:
     return local_with_offset(moment.replace(microsecond=0)).isoformat()
 
 
-def _bad(message: str) -> _Refusal:
-    return _Refusal(_error(400, "bad-request", message))
-
-
-def _forbidden(message: str) -> _Refusal:
-    return _Refusal(_error(403, "forbidden", message))
-
-
-def _not_found(message: str) -> _Refusal:
-    return _Refusal(_error(404, "not-found", message))
-
-
 def _number(request: web.Request, name: str, default: int, low: int, high: int) -> int:
     text = request.query.get(name)
     if text is None:
         return default
     if not re.fullmatch(r"\d{1,12}", text) or not low <= int(text) <= high:
-        raise _bad(f"'{name}' must be a whole number from {low} to {high}")
+        raise bad_request(f"'{name}' must be a whole number from {low} to {high}")
     return int(text)
 
 
-class EmhHanServer(ThebenHanServer):
+class EmhHanServer(JsonHanApplication):
     """The CASA-dialect HAN application around one :class:`SmgwState` (authentication, lock and
-    sessions shared with the CONEXA dialect)."""
+    sessions as in the CONEXA dialect)."""
+
+    dialect = "emh"
 
     def application(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_REQUEST_BYTES,
-                              middlewares=[self._http11, self._errors, self._delay])
+        app = self._new_application(self._http11)
         get = app.router.add_get
         get("/json/systeminformations", self.systeminformations, allow_head=False)
         get("/json/certificates", self.certificates, allow_head=False)
@@ -90,7 +87,7 @@ class EmhHanServer(ThebenHanServer):
     @web.middleware
     async def _http11(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.version < HttpVersion11:
-            return _error(505, "http-version-not-supported", "HTTP/1.1 is required")
+            return json_error(505, "http-version-not-supported", "HTTP/1.1 is required")
         return await handler(request)
 
     # -- identity ---------------------------------------------------------------------------------
@@ -119,26 +116,20 @@ class EmhHanServer(ThebenHanServer):
 
     # -- metering ---------------------------------------------------------------------------------
 
-    def _meters(self, user: HanUser) -> list[LmnMeter]:
-        ids = []
-        for profile in self.state.profiles_for(user):
-            ids.extend(m for m in profile.meters if m not in ids)
-        if user.role is Role.SERVICE_TECHNICIAN:
-            ids.extend(m.server_id for m in self.state.meters if m.server_id not in ids)
-        return [m for m in (self.state.meter(i) for i in ids) if m is not None]
-
     def _meter(self, user: HanUser, request: web.Request) -> LmnMeter:
         wanted = request.match_info["meter"].lower()
-        meter = next((m for m in self._meters(user) if m.server_id.text.lower() == wanted), None)
+        meter = next((m for m in visible_meters(self.state, user)
+                      if m.server_id.text.lower() == wanted), None)
         if meter is None:
-            raise _not_found("no such meter")
+            raise refuse(404, "not-found", "no such meter")
         if user.role is not Role.CONSUMER:
-            raise _forbidden("meter values are for the consumer only")
+            raise refuse(403, "forbidden", "meter values are for the consumer only")
         return meter
 
     async def origin_list(self, request: web.Request) -> web.Response:
         user = self._authenticate(request)
-        return web.json_response([m.server_id.text.lower() for m in self._meters(user)])
+        meters = visible_meters(self.state, user)
+        return web.json_response([m.server_id.text.lower() for m in meters])
 
     @staticmethod
     def _value(meter: LmnMeter, obis_hex: str, raw: int, scaler: int, unit: int
@@ -196,7 +187,7 @@ class EmhHanServer(ThebenHanServer):
         user = self._authenticate(request)
         profile = self.state.profile(user, request.match_info["contract"])
         if profile is None:
-            raise _not_found("no such contract")
+            raise refuse(404, "not-found", "no such contract")
         return web.json_response(self._contract(profile))
 
     # -- logs -------------------------------------------------------------------------------------
@@ -214,7 +205,7 @@ class EmhHanServer(ThebenHanServer):
     def _logbook(self, request: web.Request, role: Role) -> web.Response:
         user = self._authenticate(request)
         if user.role is not role:
-            raise _forbidden("this log belongs to another role")
+            raise refuse(403, "forbidden", "this log belongs to another role")
         count = _number(request, "count", MAX_LOG_COUNT, 1, MAX_LOG_COUNT)
         from_index = _number(request, "fromindex", 0, 0, 10**12)
         since = until = None
@@ -237,11 +228,5 @@ class EmhHanServer(ThebenHanServer):
     # -- self-test --------------------------------------------------------------------------------
 
     async def selftest(self, request: web.Request) -> web.Response:
-        user = self._authenticate(request)
-        try:
-            report = self.state.run_self_test(user)
-        except SelfTestLocked as locked:
-            raise _Refusal(_error(403, "self-test-locked",
-                                  "the self-test may run once every 10 minutes",
-                                  remaining=locked.remaining)) from locked
+        report = self._run_self_test(self._authenticate(request))
         return web.json_response({"state": "started", "started": iso_local(report.started)})

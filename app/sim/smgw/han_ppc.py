@@ -12,32 +12,39 @@ lists the sources and every point this server decides itself):
 * One session per user (scenario policy, PPC: ``refuse``): a second login is refused until the
   first logs out or stays idle for the idle timeout. Failed logins lock the user name with the
   countdown "Das Portal ist für 4 Minuten und 37 Sekunden gesperrt".
-* ``selftest`` restarts the gateway: every session ends and for ``reboot_seconds`` (gateway
-  clock) the server drops every connection without an answer.
+* ``selftest`` restarts the gateway: every session ends and, once the answer is sent, the whole
+  server goes away for ``reboot_seconds`` (gateway clock, scenario ``han.reboot_seconds``): the
+  port is closed and open connections end (:meth:`HanServerHandle.pause`).
 * Times are German local time; tables mark their cells with ``id`` (as the real portal) and the
   same ``class``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import hashlib
 import hmac
 import html
-import logging
 import math
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from aiohttp import web
 from multidict import CIMultiDict
 
 from app.domain import Obis, ServerId
+from app.domain.local_time import from_local
 from app.sim.smgw.access import HanUser, Role, SelfTestLocked
-from app.sim.smgw.digest import DigestOutcome, DigestServer
+from app.sim.smgw.han_common import (
+    RESTART,
+    HanApplication,
+    Refusal,
+    Restart,
+    retry_seconds,
+    visible_meters,
+)
 from app.sim.smgw.logs import Event, GatewayLogEntry, LogLevel
 from app.sim.smgw.state import LmnMeter, SmgwState
 from app.transports.han.ppc import (
@@ -47,36 +54,23 @@ from app.transports.han.ppc import (
     PATH,
     format_local,
     format_value,
-    from_local,
 )
-
-log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 16 * 1024
 #: Entries per page of the log view, timestamps per page of the value history.
 LOG_PAGE = 250
 VALUES_PAGE = 192
 MAX_VALUES_WINDOW = dt.timedelta(days=31)
-DEFAULT_REBOOT_SECONDS = 30.0
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def countdown_text(seconds: float) -> str:
     """``4 Minuten und 37 Sekunden`` (German, singular where it applies)."""
-    total = max(1, math.ceil(seconds))
-    minutes, secs = divmod(total, 60)
+    minutes, secs = divmod(retry_seconds(seconds), 60)
     sec_word = "Sekunde" if secs == 1 else "Sekunden"
     if not minutes:
         return f"{secs} {sec_word}"
     min_word = "Minute" if minutes == 1 else "Minuten"
     return f"{minutes} {min_word} und {secs} {sec_word}"
-
-
-class _Page(Exception):  # noqa: N818 - carries the response to send
-    def __init__(self, response: web.Response) -> None:
-        super().__init__(response.status)
-        self.response = response
 
 
 def _e(value: object) -> str:
@@ -104,16 +98,24 @@ class _Session:
     mids: dict[str, ServerId] = field(default_factory=dict)
 
 
-class PpcHanServer:
+class PpcHanServer(HanApplication):
     """The PPC-dialect HAN application around one :class:`SmgwState`."""
 
-    def __init__(self, state: SmgwState, *, reboot_seconds: float = DEFAULT_REBOOT_SECONDS) -> None:
-        self.state = state
-        han = state.han
-        self.digest = DigestServer(han.realm, clock=state.clock, algorithms=han.digest_algorithms,
-                                   md5_only=han.md5_only, nonce_lifetime=han.nonce_lifetime)
-        self.reboot_seconds = reboot_seconds
-        self.rebooting_until: dt.datetime | None = None
+    dialect = "ppc"
+    max_request_bytes = MAX_REQUEST_BYTES
+    AUTH_REQUIRED = "Anmeldung erforderlich."
+    BAD_CREDENTIALS = "Fehlerhafte Anmeldedaten."
+    HAN_DISABLED = "Der HAN-Zugang ist nicht freigeschaltet."
+    TOO_LARGE = "Die Anfrage ist zu groß."
+    INTERNAL_ERROR = "Interner Fehler."
+
+    def __init__(self, state: SmgwState, *, reboot_seconds: float | None = None) -> None:
+        """``reboot_seconds``: how long the self-test restart lasts (default: the scenario's
+        ``han.reboot_seconds``)."""
+        super().__init__(state)
+        self.reboot_seconds = (state.han.reboot_seconds if reboot_seconds is None
+                               else reboot_seconds)
+        self.restart = Restart()
         self._secret = secrets.token_bytes(16)
         self._sessions: dict[str, _Session] = {}
         self.actions: dict[str, Callable[[HanUser, _Session, dict[str, str]], str]] = {
@@ -126,8 +128,8 @@ class PpcHanServer:
         }
 
     def application(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_REQUEST_BYTES,
-                              middlewares=[self._restart, self._errors, self._delay])
+        app = self._new_application()
+        app[RESTART] = self.restart
         app.router.add_route("GET", PATH, self.login)
         app.router.add_route("POST", PATH, self.action)
         return app
@@ -161,95 +163,31 @@ class PpcHanServer:
                             charset="utf-8", headers=headers)
 
     def _error_page(self, message: str, *, status: int = 200, session: _Session | None = None,
-                    headers: CIMultiDict[str] | None = None) -> _Page:
-        return _Page(self._html(f'<div class="error">{_e(message)}</div>', session=session,
-                                status=status, headers=headers))
+                    headers: CIMultiDict[str] | None = None) -> Refusal:
+        return Refusal(self._html(f'<div class="error">{_e(message)}</div>', session=session,
+                                  status=status, headers=headers))
 
-    # -- middlewares ------------------------------------------------------------------------------
-
-    @web.middleware
-    async def _restart(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """While the gateway restarts after a self-test, nobody answers."""
-        if self.rebooting_until is not None:
-            if self.state.clock.now() < self.rebooting_until:
-                if request.transport is not None:
-                    request.transport.abort()
-                raise asyncio.CancelledError
-            self.rebooting_until = None
-            self.state.record(Event.STARTED, "SMGW restarted after the self-test")
-        return await handler(request)
-
-    @web.middleware
-    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except _Page as page:
-            return page.response
-        except web.HTTPRequestEntityTooLarge:
-            return self._error_page("Die Anfrage ist zu groß.", status=400).response
-        except web.HTTPException as exc:
-            if exc.status >= 400:
-                return self._error_page(exc.reason, status=exc.status).response
-            raise
-        except Exception:  # an internal error of the gateway, not of the client
-            log.exception("virtual SMGW (PPC): internal error")
-            return self._error_page("Interner Fehler.", status=500).response
-
-    @web.middleware
-    async def _delay(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        delay = self.state.han.response_delay
-        if delay > 0:
-            await asyncio.sleep(delay)
-        return await handler(request)
+    def _failure(self, status: int, code: str, message: str, *,
+                 headers: CIMultiDict[str] | None = None) -> web.Response:
+        return self._error_page(message, status=status, headers=headers).response
 
     # -- authentication ---------------------------------------------------------------------------
 
-    def _ha1(self, user: str, algorithm: str) -> str | None:
-        account = self.state.users.get(user)
-        return account.ha1.get(algorithm) if account else None
-
-    def _challenge(self, *, stale: bool = False, continues: str | None = None) -> _Page:
-        headers: CIMultiDict[str] = CIMultiDict()
-        for value in self.digest.challenges(stale=stale, continues=continues):
-            headers.add("WWW-Authenticate", value)
-        return self._error_page("Anmeldung erforderlich.", status=401, headers=headers)
-
-    def _locked(self, remaining: float) -> _Page:
-        headers: CIMultiDict[str] = CIMultiDict({"Retry-After": str(max(1, math.ceil(remaining)))})
+    def _locked(self, remaining: float) -> Refusal:
+        headers: CIMultiDict[str] = CIMultiDict({"Retry-After": str(retry_seconds(remaining))})
         return self._error_page(
             f"Zu viele fehlgeschlagene Anmeldeversuche. Das Portal ist für "
             f"{countdown_text(remaining)} gesperrt.", status=403, headers=headers)
 
     def _digest_user(self, request: web.Request) -> tuple[HanUser, str]:
         """The Digest-authenticated account and the nonce it used."""
-        state = self.state
-        if not state.han_available:
-            raise self._error_page("Der HAN-Zugang ist nicht freigeschaltet.", status=403)
-        check = self.digest.check(request.method, request.path_qs,
-                                  request.headers.get("Authorization"), self._ha1)
-        outcome = check.outcome
-        if outcome is DigestOutcome.MISSING:
-            raise self._challenge()
-        if outcome in (DigestOutcome.MALFORMED, DigestOutcome.URI_MISMATCH):
-            raise self._error_page("Fehlerhafte Anmeldedaten.", status=400)
-        name = check.user or ""
-        remaining = state.guard.remaining(name)
-        if remaining:
-            raise self._locked(remaining)
-        if outcome is DigestOutcome.BAD_RESPONSE:
-            remaining = state.login_failed(name)
-            if remaining:
-                raise self._locked(remaining)
-            raise self._challenge()
-        if outcome is DigestOutcome.STALE:
-            raise self._challenge(stale=True, continues=check.nonce)
-        if outcome is not DigestOutcome.OK or check.nonce is None:
-            raise self._challenge()
-        user = state.users[name]
+        self._require_han()
+        name, nonce = self._digest_login(request)
+        user = self.state.users[name]
         if not user.enabled:
             raise self._error_page("Der HAN-Zugang ist für diesen Benutzer nicht freigeschaltet.",
                                    status=403)
-        return user, check.nonce
+        return user, nonce
 
     def _cookie(self, request: web.Request) -> str | None:
         return request.cookies.get("session") or None
@@ -328,7 +266,7 @@ class PpcHanServer:
             response.del_cookie("session", path="/cgi-bin")
             return response
         if action == "selftest":
-            return self._selftest(user, session)
+            return await self._selftest(request, user, session)
         handler = self.actions.get(action)
         if handler is None:
             raise self._error_page(f"Unbekannte Aktion '{action[:40]}'.", session=session)
@@ -350,14 +288,6 @@ class PpcHanServer:
 
     # -- meters -----------------------------------------------------------------------------------
 
-    def _visible_meters(self, user: HanUser) -> list[LmnMeter]:
-        ids: list[ServerId] = []
-        for profile in self.state.profiles_for(user):
-            ids.extend(m for m in profile.meters if m not in ids)
-        if user.role is Role.SERVICE_TECHNICIAN:
-            ids.extend(m.server_id for m in self.state.meters if m.server_id not in ids)
-        return [m for m in (self.state.meter(i) for i in ids) if m is not None]
-
     def _prefix(self, user: HanUser) -> str:
         """First part of the meters' logical names (the account's TAF logical-name prefix)."""
         for profile in self.state.profiles_for(user):
@@ -375,7 +305,7 @@ class PpcHanServer:
     def _meter_of(self, user: HanUser, session: _Session, form: dict[str, str]) -> LmnMeter:
         sid = session.mids.get(form.get("mid", ""))
         meter = self.state.meter(sid) if sid is not None else None
-        if meter is None or meter not in self._visible_meters(user):
+        if meter is None or meter not in visible_meters(self.state, user):
             raise self._error_page("Unbekannter Zähler.", session=session)
         return meter
 
@@ -384,7 +314,7 @@ class PpcHanServer:
         options = "".join(
             f'<option value="{self._mid(session, m.server_id, "meter")}">'
             f"{_e(prefix)}.{_e(m.server_id.text.lower())}.sm</option>"
-            for m in self._visible_meters(user)
+            for m in visible_meters(self.state, user)
         )
         return ('<form name="meterform" method="post" action="' + PATH + '">'
                 f'<input type="hidden" name="tkn" value="{_e(session.token)}">'
@@ -544,7 +474,8 @@ class PpcHanServer:
         body = "".join(self._log_row(e) for e in chosen)
         return head + f'<table id="logtable">{header}{body}</table>'
 
-    def _selftest(self, user: HanUser, session: _Session) -> web.Response:
+    async def _selftest(self, request: web.Request, user: HanUser, session: _Session
+                        ) -> web.Response:
         try:
             self.state.run_self_test(user)
         except SelfTestLocked as locked:
@@ -558,9 +489,15 @@ class PpcHanServer:
             self.state.sessions.end(name)
         self.state.record(Event.HAN_SESSION_ENDED, "HAN sessions ended: restart for the self-test",
                           level=LogLevel.INFO)
-        self.rebooting_until = self.state.clock.now() + dt.timedelta(seconds=self.reboot_seconds)
         response = self._html(
             '<div id="selftest_started">Der Selbsttest wurde gestartet. Das Smart Meter Gateway '
             "wird neu gestartet und ist einige Minuten nicht erreichbar.</div>")
         response.del_cookie("session", path="/cgi-bin")
+        # the answer goes out in full before the gateway goes away
+        await response.prepare(request)
+        await response.write_eof()
+        self.restart(self.reboot_seconds, self._restarted)
         return response
+
+    def _restarted(self) -> None:
+        self.state.record(Event.STARTED, "SMGW restarted after the self-test")

@@ -598,6 +598,7 @@ def _han(obj: _Obj, dialect: str) -> HanSettings:
         self_test_interval=obj.number("self_test_interval_seconds", 600.0, minimum=0.0),
         strict_content_type=obj.flag("strict_content_type", True),
         api_version=obj.text("api_version", "1.0"),
+        reboot_seconds=obj.number("reboot_seconds", 30.0, minimum=0.0),
     )
     obj.done()
     return settings

@@ -182,6 +182,8 @@ class HanSettings:
     strict_content_type: bool = True
     response_delay: float = 0.0
     api_version: str = "1.0"
+    #: how long the gateway is unreachable while it restarts for a HAN self-test (PPC)
+    reboot_seconds: float = 30.0
 
 
 @dataclass(frozen=True)

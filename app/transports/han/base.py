@@ -19,8 +19,9 @@ from types import TracebackType
 from typing import Any, ClassVar, TypeVar
 
 from app.errors import Text
+from app.security.pki import describe_certificate
 from app.security.tls import CertificateChain
-from app.transports.han.errors import HanTimeout
+from app.transports.han.errors import HanAccessDenied, HanTimeout
 from app.transports.han.state_code import GatewayState
 
 T = TypeVar("T")
@@ -87,6 +88,14 @@ class CertificateRecord:
     #: ``guetesiegel`` / ``wirkzertifikat`` for WAN certificates, else ``None``
     state: str | None = None
     index: int | None = None
+
+    @classmethod
+    def from_pem(cls, role: str, pem: bytes, *, state: str | None = None,
+                 index: int | None = None) -> CertificateRecord:
+        """The record of a PEM certificate; ``ValueError`` if it does not parse."""
+        info = describe_certificate(pem)
+        return cls(role, pem, info.sha256, info.subject, info.issuer, info.not_before,
+                   info.not_after, state, index)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -343,8 +352,19 @@ class HanAdapter(ABC):
     @abstractmethod
     async def _identify(self, progress: Progress | None) -> GatewayIdentity: ...
 
-    @abstractmethod
-    async def _technical_data(self, progress: Progress | None) -> TechnicalData: ...
+    async def _technical_data(self, progress: Progress | None) -> TechnicalData:
+        before = dt.datetime.now(dt.UTC)
+        identity = await self._identify(progress)
+        after = dt.datetime.now(dt.UTC)
+        laptop = before + (after - before) / 2  # the gateway's time was read in between
+        profiles = await self._profiles()
+        meters = await self._meters(progress)
+        return TechnicalData(identity, tuple(profiles), tuple(meters),
+                             (identity.time - laptop).total_seconds(), laptop)
+
+    async def _profiles(self) -> list[EvaluationProfileInfo]:
+        """The account's evaluation profiles; none where the dialect does not show them."""
+        return []
 
     @abstractmethod
     async def _meters(self, progress: Progress | None) -> list[MeterInfo]: ...
@@ -378,6 +398,19 @@ class HanAdapter(ABC):
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def check_log_access(role: UserRole, kind: LogKind) -> None:
+    """Each role reads its own log only: :class:`HanAccessDenied` for the other one."""
+    own = LogKind.SYSTEM if role is UserRole.SERVICE_TECHNICIAN else LogKind.CONSUMER
+    if kind is own:
+        return
+    raise HanAccessDenied(
+        Text("read the system log (service technician only)",
+             "das Systemlog lesen (nur Servicetechniker)")
+        if kind is LogKind.SYSTEM
+        else Text("read the consumer log (consumer only)",
+                  "das Letztverbraucher-Log lesen (nur Letztverbraucher)"))
 
 
 def report(progress: Progress | None, fraction: float | None, message: Text) -> None:

@@ -26,6 +26,10 @@ from the answer to a path no gateway has, so a server that answers everything al
 path clue. The vendor with the highest score wins if it reaches :data:`MIN_CONFIDENCE` and leads
 the next one by :data:`MIN_MARGIN`; otherwise the result names no vendor and the technician
 chooses.
+
+Gateway discovery (:mod:`app.processes.discovery_identify`) reads the HTTP answers it collects
+with the same rules (:func:`clues`), weighted by :data:`DISCOVERY_WEIGHTS` because there they add
+up with certificate, mDNS and default-address clues.
 """
 
 from __future__ import annotations
@@ -124,9 +128,32 @@ class ProbeAnswer:
 
 @dataclass(frozen=True)
 class Clue:
-    vendor: str
+    """One rule's reading: a vendor with a confidence (0..1), and/or an SMGW ID seen."""
+
+    vendor: str | None
     confidence: float
     reason: Text
+    smgw_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Weights:
+    """The confidence each rule of :func:`clues` gives (0: the rule is not used)."""
+
+    m2m_redirect: float = 0.95
+    m2m_exists: float = 0.7
+    portal_exists: float = 0.7
+    portal_form: float = 0.5
+    casa_exists: float = 0.7
+    casa_json: float = 0.3
+    word: float = 0.4
+
+
+#: Vendor detection before a login (the table above).
+DETECT_WEIGHTS = Weights()
+#: Gateway discovery: path clues weigh less, words more, next to certificate and mDNS clues.
+DISCOVERY_WEIGHTS = Weights(m2m_redirect=0.9, m2m_exists=0.6, portal_exists=0.6,
+                            portal_form=0.5, casa_exists=0.5, casa_json=0.0, word=0.5)
 
 
 @dataclass(frozen=True)
@@ -168,7 +195,8 @@ class VendorNotDetected(HanError):
 # --- rules ----------------------------------------------------------------------------------------
 
 
-def _exists(answer: ProbeAnswer | None, control: ProbeAnswer | None) -> bool:
+def path_exists(answer: ProbeAnswer | None, control: ProbeAnswer | None) -> bool:
+    """The gateway serves the path: not 404 or 5xx, and not answered like the control path."""
     if answer is None or answer.status == 404 or answer.status >= 500:
         return False
     if control is None:
@@ -177,66 +205,82 @@ def _exists(answer: ProbeAnswer | None, control: ProbeAnswer | None) -> bool:
         control.status, control.location, control.auth_schemes)
 
 
-def _words(text: str | None) -> list[str]:
+def vendor_words(text: str | None, words: Mapping[str, Sequence[str]] = VENDOR_WORDS
+                 ) -> list[str]:
+    """The vendors whose words stand in ``text`` (whole words, any case)."""
     low = (text or "").lower()
-    return [vendor for vendor, words in VENDOR_WORDS.items()
-            if any(re.search(rf"(?<![a-z0-9]){re.escape(w)}(?![a-z0-9])", low) for w in words)]
+    return [vendor for vendor, names in words.items()
+            if any(re.search(rf"(?<![a-z0-9]){re.escape(w)}(?![a-z0-9])", low) for w in names)]
 
 
-def clues(answers: Mapping[str, ProbeAnswer], control: ProbeAnswer | None) -> list[Clue]:
-    """Every rule's reading of the answers."""
+def clues(
+    answers: Mapping[str, ProbeAnswer],
+    control: ProbeAnswer | None,
+    *,
+    weights: Weights = DETECT_WEIGHTS,
+    words: Mapping[str, Sequence[str]] = VENDOR_WORDS,
+) -> list[Clue]:
+    """Every rule's reading of the answers (rules with weight 0 are left out)."""
     out: list[Clue] = []
+
+    def add(vendor: str, weight: float, reason: Text) -> None:
+        if weight > 0:
+            out.append(Clue(vendor, weight, reason))
+
     m2m = answers.get(THEBEN_PATH)
     if m2m is not None and 300 <= m2m.status < 400 and _M2M_LOCATION.search(m2m.location or ""):
-        out.append(Clue("theben", 0.95, Text(
+        add("theben", weights.m2m_redirect, Text(
             "GET /smgw/m2m redirects to a CONEXA M2M endpoint",
-            "GET /smgw/m2m leitet auf einen CONEXA-M2M-Endpunkt um")))
-    elif _exists(m2m, control):
-        assert m2m is not None
-        out.append(Clue("theben", 0.7, Text(
+            "GET /smgw/m2m leitet auf einen CONEXA-M2M-Endpunkt um"))
+    elif m2m is not None and path_exists(m2m, control):
+        add("theben", weights.m2m_exists, Text(
             f"it serves the CONEXA M2M interface /smgw/m2m (HTTP {m2m.status})",
-            f"es bedient die CONEXA-M2M-Schnittstelle /smgw/m2m (HTTP {m2m.status})")))
+            f"es bedient die CONEXA-M2M-Schnittstelle /smgw/m2m (HTTP {m2m.status})"))
     portal = answers.get(PPC_PATH)
-    if _exists(portal, control):
-        assert portal is not None
-        out.append(Clue("ppc", 0.7, Text(
+    if portal is not None and path_exists(portal, control):
+        add("ppc", weights.portal_exists, Text(
             f"it serves the PPC HAN portal {PPC_PATH} (HTTP {portal.status})",
-            f"es bedient das PPC-HAN-Portal {PPC_PATH} (HTTP {portal.status})")))
+            f"es bedient das PPC-HAN-Portal {PPC_PATH} (HTTP {portal.status})"))
         body = portal.body.lower()
         if b'name="tkn"' in body or b"hanservice" in body or b"div_fwversion" in body:
-            out.append(Clue("ppc", 0.5, Text("the portal page has the PPC form elements",
-                                             "die Portalseite hat die PPC-Formularelemente")))
+            add("ppc", weights.portal_form, Text("the portal page has the PPC form elements",
+                                                 "die Portalseite hat die PPC-Formularelemente"))
     casa = answers.get(EMH_PATH)
-    if _exists(casa, control):
-        assert casa is not None
-        out.append(Clue("emh", 0.7, Text(
+    if casa is not None and path_exists(casa, control):
+        add("emh", weights.casa_exists, Text(
             f"it serves the CASA JSON interface {EMH_PATH} (HTTP {casa.status})",
-            f"es bedient die CASA-JSON-Schnittstelle {EMH_PATH} (HTTP {casa.status})")))
+            f"es bedient die CASA-JSON-Schnittstelle {EMH_PATH} (HTTP {casa.status})"))
         if casa.content_type == "application/json":
-            out.append(Clue("emh", 0.3, Text("the CASA interface answers in JSON",
-                                             "die CASA-Schnittstelle antwortet in JSON")))
+            add("emh", weights.casa_json, Text("the CASA interface answers in JSON",
+                                               "die CASA-Schnittstelle antwortet in JSON"))
     seen: set[tuple[str, str]] = set()
     everything: Iterable[ProbeAnswer] = [*answers.values(), *([control] if control else [])]
     for answer in everything:
         for what, text in ((Text("Server header", "Der Server-Header"), answer.server),
                            (Text("Digest realm", "Der Digest-Realm"), answer.realm),
                            (Text("page title", "Der Seitentitel"), answer.title)):
-            for vendor in _words(text):
+            for vendor in vendor_words(text, words):
                 if (vendor, what.en) not in seen:
                     seen.add((vendor, what.en))
-                    out.append(Clue(vendor, 0.4, Text(f"its {what.en} '{text}' names {vendor}",
-                                                      f"{what.de} '{text}' nennt {vendor}")))
+                    add(vendor, weights.word, Text(f"its {what.en} '{text}' names {vendor}",
+                                                   f"{what.de} '{text}' nennt {vendor}"))
     return out
+
+
+def add_up(found: Iterable[Clue]) -> dict[str, float]:
+    """Score per vendor: independent clues for one vendor combine as ``1 - Π(1 - c)``."""
+    scores: dict[str, float] = {}
+    for clue in found:
+        if clue.vendor and clue.confidence > 0:
+            scores[clue.vendor] = 1 - (1 - scores.get(clue.vendor, 0.0)) * (1 - clue.confidence)
+    return scores
 
 
 def classify(answers: Mapping[str, ProbeAnswer], control: ProbeAnswer | None = None
              ) -> Detection:
     """The vendor the answers point to (pure: no I/O)."""
     found = clues(answers, control)
-    scores: dict[str, float] = {}
-    for clue in found:
-        scores[clue.vendor] = 1 - (1 - scores.get(clue.vendor, 0.0)) * (1 - clue.confidence)
-    scores = {v: round(s, 3) for v, s in scores.items()}
+    scores = {v: round(s, 3) for v, s in add_up(found).items()}
     ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
     vendor: str | None = None
     confidence = 0.0

@@ -11,14 +11,13 @@ Digest; the session is the Digest nonce.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from app.domain import LogicalName, Obis, ServerId, SmgwId
+from app.domain import LogicalName, Obis, SmgwId
+from app.domain.local_time import as_utc
 from app.errors import InvalidValue, Text
-from app.security.pki import describe_certificate
 from app.transports.han.base import (
     DEFAULT_TIMEOUT,
     CertificateRecord,
@@ -33,8 +32,7 @@ from app.transports.han.base import (
     MeterValue,
     Progress,
     SelfTestResult,
-    TechnicalData,
-    UserRole,
+    check_log_access,
     report,
 )
 from app.transports.han.errors import (
@@ -45,10 +43,24 @@ from app.transports.han.errors import (
     HanSessionBusy,
 )
 from app.transports.han.http import DEFAULT_MAX_BODY, HanHttpClient, HanResponse
+from app.transports.han.json_common import (
+    as_int,
+    as_list,
+    as_object,
+    as_text,
+    countdown_seconds,
+    error_code,
+    json_body,
+    opt_int,
+    opt_text,
+    read_log_pages,
+    self_test_result,
+    server_id_text,
+    unexpected,
+    wrong_type,
+)
 from app.transports.han.pinning import PinnedCertificate, PinStore, to_pem
-from app.transports.han.ppc import as_utc
 from app.transports.han.state_code import GatewayState, decode_state
-from app.transports.han.theben import countdown_seconds
 
 #: Entries per log request.
 LOG_PAGE = 500
@@ -56,72 +68,32 @@ LEVELS = {"INFO": 1, "INFORMATION": 1, "WARNING": 2, "WARN": 2, "ERROR": 3, "ALE
           "FATAL": 4}
 
 
-# --- value readers: wrong types become HanProtocolError naming the field ------------------------
-
-
-def _wrong(path: str, expected: str, value: Any) -> HanProtocolError:
-    got = type(value).__name__ if value is not None else "nothing"
-    return HanProtocolError(
-        Text(f"'{path}' should be {expected}, got {got}.",
-             f"'{path}' sollte {expected} sein, erhalten: {got}."),
-        field=path,
-    )
-
-
-def _obj(value: Any, path: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _wrong(path, "an object", value)
-    return value
-
-
-def _list(value: Any, path: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise _wrong(path, "a list", value)
-    return value
-
-
-def _str(value: Any, path: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise _wrong(path, "text", value)
-    return str(value)
+# --- times (readers of app.transports.han.json_common for the rest) ------------------------------
 
 
 def _opt_str(value: Any, path: str) -> str | None:
-    return None if value is None or value == "" else _str(value, path)
-
-
-def _int(value: Any, path: str) -> int:
-    if isinstance(value, bool):
-        raise _wrong(path, "a whole number", value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d{1,40}\s*", value):
-        return int(value)
-    raise _wrong(path, "a whole number", value)
-
-
-def _opt_int(value: Any, path: str) -> int | None:
-    return None if value is None or value == "" else _int(value, path)
+    """Optional text; CASA sends ``""`` for "none"."""
+    return opt_text(value, path, blank_is_none=True)
 
 
 def _time(value: Any, path: str) -> dt.datetime:
-    text = _str(value, path).strip()
+    text = as_text(value, path).strip()
     try:
         parsed = dt.datetime.fromisoformat(text.replace("z", "Z"))
         if parsed.tzinfo is None:
-            raise _wrong(path, "a date/time with its UTC offset", value)
+            raise wrong_type(path, "a date/time with its UTC offset", value)
         return parsed.astimezone(dt.UTC)
     except (ValueError, OverflowError) as exc:
-        raise _wrong(path, "a date/time like 2026-03-02T10:30:00+01:00", value) from exc
+        raise wrong_type(path, "a date/time like 2026-03-02T10:30:00+01:00", value) from exc
 
 
 def _epoch(value: Any, path: str) -> dt.datetime | None:
     if value is None:
         return None
     try:
-        return dt.datetime.fromtimestamp(_int(value, path), dt.UTC)
+        return dt.datetime.fromtimestamp(as_int(value, path), dt.UTC)
     except (OverflowError, OSError, ValueError) as exc:
-        raise _wrong(path, "seconds since 1970", value) from exc
+        raise wrong_type(path, "seconds since 1970", value) from exc
 
 
 def split_firmware(text: str) -> tuple[str, str]:
@@ -133,8 +105,8 @@ def split_firmware(text: str) -> tuple[str, str]:
 def parse_value(item: Any, path: str, captured: dt.datetime | None) -> MeterValue:
     """One entry of ``values``: ``logical_name`` (``<obis hex>.<meter>.sm``), ``value`` (text),
     ``scaler``, ``unit``."""
-    obj = _obj(item, path)
-    name = _str(obj.get("logical_name"), f"{path}.logical_name")
+    obj = as_object(item, path)
+    name = as_text(obj.get("logical_name"), f"{path}.logical_name")
     try:
         obis = LogicalName.parse(name, field=f"{path}.logical_name").obis
     except InvalidValue:
@@ -142,32 +114,32 @@ def parse_value(item: Any, path: str, captured: dt.datetime | None) -> MeterValu
             obis = Obis.parse(name.split(".", 1)[0])
         except InvalidValue as exc:
             raise HanProtocolError(exc.message, field=f"{path}.logical_name") from exc
-    return MeterValue(obis.notation, obis.hex, _int(obj.get("value"), f"{path}.value"),
-                      _opt_int(obj.get("scaler"), f"{path}.scaler") or 0,
-                      _opt_int(obj.get("unit"), f"{path}.unit"), captured)
+    return MeterValue(obis.notation, obis.hex, as_int(obj.get("value"), f"{path}.value"),
+                      opt_int(obj.get("scaler"), f"{path}.scaler") or 0,
+                      opt_int(obj.get("unit"), f"{path}.unit"), captured)
 
 
 def parse_values(payload: Any, path: str) -> list[MeterValue]:
     """An ``extended`` answer: ``capture_time`` and ``values``."""
-    obj = _obj(payload, path)
+    obj = as_object(payload, path)
     stamp = obj.get("capture_time", obj.get("timestamp"))
     captured = _time(stamp, f"{path}.capture_time") if stamp is not None else None
     return [parse_value(item, f"{path}.values[{i}]", captured)
-            for i, item in enumerate(_list(obj.get("values", []), f"{path}.values"))]
+            for i, item in enumerate(as_list(obj.get("values", []), f"{path}.values"))]
 
 
 def parse_log_entry(kind: LogKind, item: Any, path: str) -> LogEntry:
-    obj = _obj(item, path)
+    obj = as_object(item, path)
     level_raw = obj.get("level")
     level: int | None
     if isinstance(level_raw, str) and level_raw.strip().upper() in LEVELS:
         level = LEVELS[level_raw.strip().upper()]
     else:
-        level = _opt_int(level_raw, f"{path}.level")
+        level = opt_int(level_raw, f"{path}.level")
     outcome = _opt_str(obj.get("outcome"), f"{path}.outcome")
     return LogEntry(
         kind=kind,
-        index=_int(obj.get("record_number", obj.get("index")), f"{path}.record_number"),
+        index=as_int(obj.get("record_number", obj.get("index")), f"{path}.record_number"),
         time=_time(obj.get("timestamp", obj.get("time")), f"{path}.timestamp"),
         level=level,
         event_id=_opt_str(obj.get("event_id"), f"{path}.event_id"),
@@ -218,13 +190,7 @@ class EmhAdapter(HanAdapter):
     # -- HTTP level -------------------------------------------------------------------------------
 
     def _refusal(self, response: HanResponse, context: str) -> Exception:
-        error = ""
-        try:
-            data = json.loads(response.body)
-            if isinstance(data, dict) and isinstance(data.get("error"), str):
-                error = data["error"].lower()
-        except ValueError:
-            pass
+        error = error_code(response)
         seconds = countdown_seconds(response)
         text = response.text().lower()
         if "login-locked" in error or (not error and "locked" in text):
@@ -234,15 +200,6 @@ class EmhAdapter(HanAdapter):
         if "han-disabled" in error or "not enabled" in text:
             return HanNotEnabled()
         return HanAccessDenied(Text(f"use '{context}'", f"'{context}' verwenden"))
-
-    def _unexpected(self, response: HanResponse, context: str) -> HanProtocolError:
-        snippet = response.text(200).strip().replace("\n", " ")
-        return HanProtocolError(
-            Text(f"unexpected answer HTTP {response.status} to '{context}'. {snippet}".rstrip(),
-                 f"unerwartete Antwort HTTP {response.status} auf '{context}'. {snippet}"
-                 .rstrip()),
-            field=context,
-        )
 
     async def get(self, path: str, context: str, *, optional: bool = False) -> Any:
         """GET ``path`` and return its JSON; ``None`` for a 404 when ``optional``."""
@@ -255,19 +212,12 @@ class EmhAdapter(HanAdapter):
         if response.status == 404 and optional:
             return None
         if response.status != 200:
-            raise self._unexpected(response, context)
-        try:
-            return json.loads(response.body)
-        except ValueError as exc:
-            raise HanProtocolError(
-                Text(f"the answer to '{context}' is not valid JSON.",
-                     f"die Antwort auf '{context}' ist kein gültiges JSON."),
-                field=context,
-            ) from exc
+            raise unexpected(response, context)
+        return json_body(response, context)
 
     async def _connect(self, progress: Progress | None) -> None:
         report(progress, 0.0, Text("Connecting to the gateway", "Verbindung zum Gateway"))
-        self.system_information = _obj(
+        self.system_information = as_object(
             await self.get("/json/systeminformations", "systeminformations"),
             "systeminformations")
         report(progress, 1.0, Text("Logged in", "Angemeldet"))
@@ -278,27 +228,27 @@ class EmhAdapter(HanAdapter):
                         ) -> GatewayIdentity:
         where = "systeminformations"
         try:
-            smgw_id = SmgwId.parse(_str(info.get("smgw_id"), f"{where}.smgw_id")).text
+            smgw_id = SmgwId.parse(as_text(info.get("smgw_id"), f"{where}.smgw_id")).text
         except InvalidValue as exc:
             raise HanProtocolError(exc.message, field=f"{where}.smgw_id") from exc
         try:
             state: GatewayState = decode_state(
-                _str(info.get("operating_state"), f"{where}.operating_state"),
+                as_text(info.get("operating_state"), f"{where}.operating_state"),
                 field=f"{where}.operating_state")
         except InvalidValue as exc:
             raise HanProtocolError(exc.message, field=f"{where}.operating_state") from exc
         firmware: list[FirmwareComponent] = []
         components = info.get("firmware_components")
         if components is not None:
-            for i, item in enumerate(_list(components, f"{where}.firmware_components")):
+            for i, item in enumerate(as_list(components, f"{where}.firmware_components")):
                 path = f"{where}.firmware_components[{i}]"
-                fw = _obj(item, path)
+                fw = as_object(item, path)
                 firmware.append(FirmwareComponent(
-                    _str(fw.get("component", "firmware"), f"{path}.component"),
-                    _str(fw.get("version"), f"{path}.version"),
-                    _str(fw.get("hash", ""), f"{path}.hash").lower()))
+                    as_text(fw.get("component", "firmware"), f"{path}.component"),
+                    as_text(fw.get("version"), f"{path}.version"),
+                    as_text(fw.get("hash", ""), f"{path}.hash").lower()))
         else:
-            version, digest = split_firmware(_str(info.get("firmwareversion"),
+            version, digest = split_firmware(as_text(info.get("firmwareversion"),
                                                   f"{where}.firmwareversion"))
             firmware.append(FirmwareComponent("firmware", version, digest))
         return GatewayIdentity(
@@ -309,10 +259,7 @@ class EmhAdapter(HanAdapter):
         )
 
     def _han_certificate(self) -> CertificateRecord:
-        pin = self.http.pin
-        info = describe_certificate(pin.pem)
-        return CertificateRecord("han_tls", pin.pem, info.sha256, info.subject, info.issuer,
-                                 info.not_before, info.not_after)
+        return CertificateRecord.from_pem("han_tls", self.http.pin.pem)
 
     async def certificates(self) -> list[CertificateRecord]:
         """The gateway's certificates; the HAN TLS certificate of this connection if the
@@ -321,30 +268,27 @@ class EmhAdapter(HanAdapter):
         if data is None:
             return [self._han_certificate()]
         out = []
-        for i, item in enumerate(_list(data, "certificates")):
+        for i, item in enumerate(as_list(data, "certificates")):
             path = f"certificates[{i}]"
-            obj = _obj(item, path)
-            text = _str(obj.get("certificate"), f"{path}.certificate").strip()
+            obj = as_object(item, path)
+            text = as_text(obj.get("certificate"), f"{path}.certificate").strip()
+            role = as_text(obj.get("role"), f"{path}.role")
+            state = _opt_str(obj.get("state"), f"{path}.state")
+            index = opt_int(obj.get("index"), f"{path}.index") if role == "wan_sig" else None
             try:
-                pem = to_pem(text.encode("ascii"))
-                info = describe_certificate(pem)
+                out.append(CertificateRecord.from_pem(role, to_pem(text.encode("ascii")),
+                                                      state=state, index=index))
             except (ValueError, UnicodeEncodeError) as exc:
-                raise _wrong(f"{path}.certificate", "a PEM certificate", "unreadable data") \
+                raise wrong_type(f"{path}.certificate", "a PEM certificate", "unreadable data") \
                     from exc
-            role = _str(obj.get("role"), f"{path}.role")
-            out.append(CertificateRecord(role, pem, info.sha256, info.subject, info.issuer,
-                                         info.not_before, info.not_after,
-                                         _opt_str(obj.get("state"), f"{path}.state"),
-                                         _opt_int(obj.get("index"), f"{path}.index")
-                                         if role == "wan_sig" else None))
         if not any(c.role == "han_tls" for c in out):
             out.insert(0, self._han_certificate())
         return out
 
     async def _identify(self, progress: Progress | None) -> GatewayIdentity:
         report(progress, None, Text("Reading gateway data", "Gateway-Daten werden gelesen"))
-        info = _obj(await self.get("/json/systeminformations", "systeminformations"),
-                    "systeminformations")
+        info = as_object(await self.get("/json/systeminformations", "systeminformations"),
+                         "systeminformations")
         self.system_information = info
         identity = self._parse_identity(info, await self.certificates())
         if self.pin_store is not None:
@@ -355,17 +299,18 @@ class EmhAdapter(HanAdapter):
 
     async def profiles(self) -> list[EvaluationProfileInfo]:
         """The account's contracts (``/json/metering/derived``)."""
-        ids = _list(await self.get("/json/metering/derived", "derived"), "derived")
+        ids = as_list(await self.get("/json/metering/derived", "derived"), "derived")
         out = []
         for i, raw_id in enumerate(ids):
-            contract_id = _str(raw_id, f"derived[{i}]")
+            contract_id = as_text(raw_id, f"derived[{i}]")
             path = f"derived/{contract_id}"
-            obj = _obj(await self.get(f"/json/metering/derived/{quote(contract_id, safe='')}",
-                                      path), path)
+            obj = as_object(
+                await self.get(f"/json/metering/derived/{quote(contract_id, safe='')}", path),
+                path)
             taf = _opt_str(obj.get("taf_type"), f"{path}.taf_type")
             match = re.search(r"(\d+)", taf or "")
-            meters = [ServerId.parse(m).text if _is_server_id(m) else str(m)
-                      for m in _list(obj.get("sensor_domains", []), f"{path}.sensor_domains")]
+            meters = [server_id_text(str(m))[0]
+                      for m in as_list(obj.get("sensor_domains", []), f"{path}.sensor_domains")]
             out.append(EvaluationProfileInfo(
                 usage_point_id=contract_id,
                 name=_opt_str(obj.get("taf_name"), f"{path}.taf_name"),
@@ -381,8 +326,8 @@ class EmhAdapter(HanAdapter):
 
     async def meter_ids(self) -> list[str]:
         """Meter ids as the gateway names them (``/json/metering/origin/``)."""
-        items = _list(await self.get("/json/metering/origin/", "origin"), "origin")
-        return [_str(item, f"origin[{i}]") for i, item in enumerate(items)]
+        items = as_list(await self.get("/json/metering/origin/", "origin"), "origin")
+        return [as_text(item, f"origin[{i}]") for i, item in enumerate(items)]
 
     async def current_values(self, meter_id: str) -> list[MeterValue] | None:
         """Current values of one meter; ``None`` if the account may not read values."""
@@ -400,7 +345,7 @@ class EmhAdapter(HanAdapter):
         data = await self.get(f"/json/metering/origin/{quote(meter_id, safe='')}/daily?"
                               + urlencode({"days": days}), path)
         out: list[MeterValue] = []
-        for i, day in enumerate(_list(data, path)):
+        for i, day in enumerate(as_list(data, path)):
             out.extend(parse_values(day, f"{path}[{i}]"))
         return out
 
@@ -411,8 +356,7 @@ class EmhAdapter(HanAdapter):
         for n, meter_id in enumerate(ids):
             report(progress, n / max(1, len(ids)),
                    Text(f"Reading meter {meter_id}", f"Zähler {meter_id} wird gelesen"))
-            text, hex_form = (ServerId.parse(meter_id).text, ServerId.parse(meter_id).hex) \
-                if _is_server_id(meter_id) else (meter_id, None)
+            text, hex_form = server_id_text(meter_id)
             values = await self.current_values(meter_id)
             out.append(MeterInfo(
                 server_id=text, server_id_hex=hex_form,
@@ -423,15 +367,8 @@ class EmhAdapter(HanAdapter):
         report(progress, 1.0, Text(f"{len(out)} meters", f"{len(out)} Zähler"))
         return out
 
-    async def _technical_data(self, progress: Progress | None) -> TechnicalData:
-        before = dt.datetime.now(dt.UTC)
-        identity = await self._identify(progress)
-        after = dt.datetime.now(dt.UTC)
-        laptop = before + (after - before) / 2
-        profiles = await self.profiles()
-        meters = await self._meters(progress)
-        return TechnicalData(identity, tuple(profiles), tuple(meters),
-                             (identity.time - laptop).total_seconds(), laptop)
+    async def _profiles(self) -> list[EvaluationProfileInfo]:
+        return await self.profiles()
 
     # -- logs -------------------------------------------------------------------------------------
 
@@ -444,21 +381,11 @@ class EmhAdapter(HanAdapter):
         count: int | None,
         progress: Progress | None,
     ) -> list[LogEntry]:
-        own = LogKind.SYSTEM if self.credentials.role is UserRole.SERVICE_TECHNICIAN \
-            else LogKind.CONSUMER
-        if kind is not own:
-            raise HanAccessDenied(
-                Text("read the system log (service technician only)",
-                     "das Systemlog lesen (nur Servicetechniker)")
-                if kind is LogKind.SYSTEM
-                else Text("read the consumer log (consumer only)",
-                          "das Letztverbraucher-Log lesen (nur Letztverbraucher)"))
+        check_log_access(self.credentials.role, kind)
         path = "/json/syslogbook/" if kind is LogKind.SYSTEM else "/json/conlogbook/"
         context = "syslogbook" if kind is LogKind.SYSTEM else "conlogbook"
-        entries: list[LogEntry] = []
-        next_index = from_index
-        while count is None or len(entries) < count:
-            page = LOG_PAGE if count is None else min(LOG_PAGE, count - len(entries))
+
+        async def fetch(page: int, next_index: int | None) -> list[LogEntry]:
             params: dict[str, int] = {"count": page}
             if next_index is not None:
                 params["fromindex"] = next_index
@@ -466,31 +393,13 @@ class EmhAdapter(HanAdapter):
                 params["fromtime"] = int(as_utc(since).timestamp())
             if until is not None:
                 params["totime"] = int(as_utc(until).timestamp())
-            data = _obj(await self.get(path + "?" + urlencode(params), context), context)
-            items = _list(data.get("entries", []), f"{context}.entries")
-            if len(items) > page:
-                raise HanProtocolError(
-                    Text(f"the gateway sent {len(items)} log entries, {page} were asked for.",
-                         f"das Gateway hat {len(items)} Logeinträge gesendet, angefragt waren "
-                         f"{page}."),
-                    field=context)
-            batch = [parse_log_entry(kind, item, f"{context}[{i}]")
-                     for i, item in enumerate(items)]
-            if not batch:
-                break
-            top = max(e.index for e in batch)
-            if next_index is not None and top < next_index:
-                raise HanProtocolError(
-                    Text("the gateway repeats log entries instead of paging on.",
-                         "das Gateway wiederholt Logeinträge, statt weiterzublättern."),
-                    field=context)
-            entries.extend(sorted(batch, key=lambda e: e.index))
-            report(progress, len(entries) / count if count else None,
-                   Text(f"{len(entries)} log entries read", f"{len(entries)} Logeinträge gelesen"))
-            if len(batch) < page:
-                break
-            next_index = top + 1
-        return entries
+            data = as_object(await self.get(path + "?" + urlencode(params), context), context)
+            items = as_list(data.get("entries", []), f"{context}.entries")
+            return [parse_log_entry(kind, item, f"{context}[{i}]")
+                    for i, item in enumerate(items)]
+
+        return await read_log_pages(fetch, page_size=LOG_PAGE, from_index=from_index,
+                                    count=count, context=context, progress=progress)
 
     # -- self-test --------------------------------------------------------------------------------
 
@@ -498,23 +407,4 @@ class EmhAdapter(HanAdapter):
         report(progress, None, Text("Requesting the self-test", "Selbsttest wird angefordert"))
         response = await self.http.request("POST", "/json/selftest", body=b"{}",
                                            content_type="application/json")
-        if response.status == 200:
-            return SelfTestResult(True, None, Text(
-                "The gateway runs its self-test; the result appears in the log.",
-                "Das Gateway führt den Selbsttest aus; das Ergebnis erscheint im Log."))
-        if response.status == 403:
-            refusal = self._refusal(response, "selftest")
-            if isinstance(refusal, (HanLockedOut, HanSessionBusy, HanNotEnabled)):
-                raise refusal
-            return SelfTestResult(False, countdown_seconds(response), Text(
-                "The gateway allows one self-test every 10 minutes.",
-                "Das Gateway erlaubt einen Selbsttest alle 10 Minuten."))
-        raise self._unexpected(response, "selftest")
-
-
-def _is_server_id(text: Any) -> bool:
-    try:
-        ServerId.parse(str(text))
-    except InvalidValue:
-        return False
-    return True
+        return self_test_result(response, "selftest", self._refusal)

@@ -42,14 +42,16 @@ class HanError(SmgwctError):
 class HanTcpError(HanError):
     """No TCP connection to the gateway's HAN address."""
 
-    def __init__(self, host: str, port: int, reason: str) -> None:
+    def __init__(self, host: str, port: int, reason: str, *, hint: Text | None = None) -> None:
+        """``hint``: a next step that fits better than checking cable and address (e.g. the
+        gateway is known to be restarting)."""
         super().__init__(
             Text(
                 f"No connection to {host}:{port} ({reason}).",
                 f"Keine Verbindung zu {host}:{port} ({reason}).",
             ),
             field="host",
-            hint=Text(
+            hint=hint or Text(
                 "Check the cable to the HAN port, the gateway's HAN address and that the laptop "
                 "has an address in the same subnet (without a default gateway on that port).",
                 "Prüfen Sie das Kabel am HAN-Anschluss, die HAN-Adresse des Gateways und ob der "

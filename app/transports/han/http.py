@@ -5,13 +5,21 @@ checks the pin again on every response. Requests carry an explicit ``Content-Len
 exact ``Content-Type`` given; redirects are never followed automatically (the adapter decides).
 Bodies are read up to a cap; a body that is larger, cut off or never finishes is a protocol
 error or (through the caller's deadline) a timeout, never a hang.
+
+Cookies: only the names an adapter asks for (``keep_cookies``, e.g. the PPC portal's
+``session``) are kept, in a small store of the client, and sent back on every request; the
+session's own cookie jar is switched off. aiohttp's jar drops cookies of bare IP addresses, which
+HAN addresses usually are; its ``unsafe`` mode lifts that but is meant for tests, and it would
+behave differently for host names (``smgw.local``) than for addresses.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from http.cookies import CookieError, SimpleCookie
 
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -68,7 +76,12 @@ class HanHttpClient:
         digest_algorithm: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY,
         connect_timeout: float = 10.0,
+        headers: Mapping[str, str] | None = None,
+        keep_cookies: Collection[str] = (),
     ) -> None:
+        """``headers``: sent with every request (over the default ``Accept:
+        application/json``). ``keep_cookies``: names of cookies to keep from ``Set-Cookie`` and
+        send back (e.g. a portal's ``session``); all others are ignored."""
         self.host = host
         self.port = port
         self.pin = pin
@@ -82,6 +95,10 @@ class HanHttpClient:
             else None
         )
         self._session: aiohttp.ClientSession | None = None
+        self._headers = {"Accept": "application/json", **(headers or {})}
+        self._keep_cookies = frozenset(keep_cookies)
+        #: cookies the gateway set (only the names in ``keep_cookies``)
+        self.cookies: dict[str, str] = {}
         self.peer_sha256: str | None = None
 
     @property
@@ -104,7 +121,8 @@ class HanHttpClient:
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=None, connect=self.connect_timeout),
-            headers={"Accept": "application/json"},
+            headers=self._headers,
+            cookie_jar=aiohttp.DummyCookieJar(),
             response_class=PeerAwareResponse,
         )
 
@@ -120,18 +138,23 @@ class HanHttpClient:
         *,
         body: bytes | None = None,
         content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> HanResponse:
-        """Send one request, answering Digest challenges; return any non-401 response."""
+        """Send one request, answering Digest challenges; return any non-401 response.
+        ``headers``: extra headers of this request (the client's own headers win)."""
         await self.open()
         fresh = False  # the Authorization sent answers the challenge just received
         for _ in range(_MAX_AUTH_ROUNDS + 1):
-            headers: CIMultiDict[str] = CIMultiDict()
+            sent: CIMultiDict[str] = CIMultiDict(headers or {})
+            if self.cookies:
+                sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
             if body is not None:
-                headers["Content-Type"] = content_type or "application/octet-stream"
-                headers["Content-Length"] = str(len(body))
+                sent["Content-Type"] = content_type or "application/octet-stream"
+                sent["Content-Length"] = str(len(body))
             if self._digest is not None and self._digest.ready:
-                headers["Authorization"] = self._digest.authorization(method, path)
-            response = await self._send(method, path, headers, body)
+                sent["Authorization"] = self._digest.authorization(method, path)
+            response = await self._send(method, path, sent, body)
+            self._take_cookies(response)
             if response.status != 401:
                 return response
             challenges = parse_challenges(response.headers.getall("WWW-Authenticate", []))
@@ -142,6 +165,24 @@ class HanHttpClient:
             self._digest.accept(challenges)
             fresh = True
         raise HanAuthError()
+
+    def _take_cookies(self, response: HanResponse) -> None:
+        """Keep (or, when expired, drop) the cookies of ``keep_cookies`` the answer sets."""
+        if not self._keep_cookies:
+            return
+        for value in response.headers.getall("Set-Cookie", []):
+            parsed: SimpleCookie = SimpleCookie()
+            try:
+                parsed.load(value)
+            except CookieError:
+                continue
+            for name, morsel in parsed.items():
+                if name not in self._keep_cookies:
+                    continue
+                if morsel["max-age"] in ("0", "-1") or not morsel.value:
+                    self.cookies.pop(name, None)
+                else:
+                    self.cookies[name] = morsel.value
 
     async def _send(
         self, method: str, path: str, headers: CIMultiDict[str], body: bytes | None

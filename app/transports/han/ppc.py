@@ -22,19 +22,18 @@ import contextlib
 import datetime as dt
 import logging
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from html.parser import HTMLParser
-from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlencode
 
 import aiohttp
-from multidict import CIMultiDict
 
 from app.domain import LogicalName, Obis, ServerId, SmgwId
+from app.domain.local_time import as_utc, berlin_offset, from_local, local_with_offset, to_local
 from app.errors import InvalidValue, Text
-from app.security.pki import describe_certificate
 from app.transports.han.base import (
     DEFAULT_TIMEOUT,
     CertificateRecord,
@@ -48,8 +47,7 @@ from app.transports.han.base import (
     MeterValue,
     Progress,
     SelfTestResult,
-    TechnicalData,
-    UserRole,
+    check_log_access,
     report,
 )
 from app.transports.han.errors import (
@@ -59,6 +57,7 @@ from app.transports.han.errors import (
     HanNotEnabled,
     HanProtocolError,
     HanSessionBusy,
+    HanTcpError,
 )
 from app.transports.han.http import DEFAULT_MAX_BODY, HanHttpClient, HanResponse
 from app.transports.han.pinning import PinnedCertificate, PinStore
@@ -75,59 +74,12 @@ LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
 MAX_PAGES = 1000
 _MAX_NODES = 200_000
 
-# --- local time (Europe/Berlin) -----------------------------------------------------------------
-#
-# The EU rule (since 1996): summer time from the last Sunday of March 01:00 UTC to the last
-# Sunday of October 01:00 UTC. Computed here so that no time zone database is needed (Windows
-# has none without the ``tzdata`` package).
-
-_CET = dt.timedelta(hours=1)
-_CEST = dt.timedelta(hours=2)
-
-
-def _last_sunday(year: int, month: int) -> dt.date:
-    last = dt.date(year, month + 1, 1) - dt.timedelta(days=1)
-    return last - dt.timedelta(days=(last.weekday() - 6) % 7)
-
-
-def berlin_offset(moment: dt.datetime) -> dt.timedelta:
-    """UTC offset of German local time at ``moment`` (aware)."""
-    utc = moment.astimezone(dt.UTC)
-    start = dt.datetime.combine(_last_sunday(utc.year, 3), dt.time(1), dt.UTC)
-    end = dt.datetime.combine(_last_sunday(utc.year, 10), dt.time(1), dt.UTC)
-    return _CEST if start <= utc < end else _CET
-
-
-def to_local(moment: dt.datetime) -> dt.datetime:
-    """German local time (naive) of an aware ``moment``."""
-    if moment.tzinfo is None:
-        raise ValueError("the time must be timezone-aware")
-    return (moment.astimezone(dt.UTC) + berlin_offset(moment)).replace(tzinfo=None)
-
-
-def from_local(local: dt.datetime) -> dt.datetime:
-    """The UTC moment of a naive German local time. In the repeated hour of the autumn change
-    the summer-time reading is taken; a time in the skipped spring hour counts as winter time."""
-    naive = local.replace(tzinfo=None)
-    summer = (naive - _CEST).replace(tzinfo=dt.UTC)
-    if berlin_offset(summer) == _CEST:
-        return summer
-    return (naive - _CET).replace(tzinfo=dt.UTC)
-
-
-def as_utc(moment: dt.datetime) -> dt.datetime:
-    """An aware UTC value; a naive one is taken as UTC (as the CONEXA adapter does)."""
-    return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+# --- local time (Europe/Berlin, app.domain.local_time) -------------------------------------------
 
 
 def format_local(moment: dt.datetime) -> str:
     """``2026-03-02 10:30:00`` (local time, as the portal shows and expects it)."""
     return to_local(moment).strftime(LOCAL_FORMAT)
-
-
-def local_with_offset(moment: dt.datetime) -> dt.datetime:
-    """``moment`` in German local time as an aware value (``+01:00`` / ``+02:00``)."""
-    return moment.astimezone(dt.timezone(berlin_offset(moment)))
 
 
 def parse_local(text: str, field: str) -> dt.datetime:
@@ -602,30 +554,25 @@ def parse_start_page(root: HtmlNode) -> StartPage:
 # --- HTTP ----------------------------------------------------------------------------------------
 
 
-class _PortalHttp(HanHttpClient):
-    """The HAN HTTPS client plus the portal's ``session`` cookie (kept here, not in a cookie
-    jar: aiohttp's jar ignores cookies of bare IP addresses, which HAN addresses usually are)."""
+#: Portal pages are HTML; the one cookie the portal session needs.
+PORTAL_HEADERS = {"Accept": "text/html"}
+SESSION_COOKIE = "session"
 
-    cookie: str | None = None
 
-    async def _send(self, method: str, path: str, headers: CIMultiDict[str],
-                    body: bytes | None) -> HanResponse:
-        headers["Accept"] = "text/html"
-        if self.cookie:
-            headers["Cookie"] = f"session={self.cookie}"
-        response = await super()._send(method, path, headers, body)
-        for value in response.headers.getall("Set-Cookie", []):
-            jar: SimpleCookie = SimpleCookie()
-            try:
-                jar.load(value)
-            except CookieError:
-                continue
-            morsel = jar.get("session")
-            if morsel is None:
-                continue
-            expired = morsel["max-age"] in ("0", "-1") or not morsel.value
-            self.cookie = None if expired else morsel.value
-        return response
+def _session_cookie(http: HanHttpClient) -> str | None:
+    return http.cookies.get(SESSION_COOKIE)
+
+
+#: How long after an accepted self-test a refused connection is taken for the restart.
+RESTART_HINT_SECONDS = 600.0
+RESTARTING_HINT = Text(
+    "The gateway restarts after its self-test and cannot be reached for a few minutes. Wait, "
+    "then log in again; the self-test result appears in the log.",
+    "Das Gateway startet nach dem Selbsttest neu und ist einige Minuten nicht erreichbar. "
+    "Warten Sie und melden Sie sich dann erneut an; das Ergebnis des Selbsttests erscheint im "
+    "Log.")
+#: (host, port) -> ``time.monotonic()`` of the self-test that restarts that gateway
+_RESTARTS: dict[tuple[str, int], float] = {}
 
 
 _BACKGROUND: set[asyncio.Task[None]] = set()
@@ -660,7 +607,7 @@ class PpcAdapter(HanAdapter):
         self.digest_algorithm = digest_algorithm
         self.max_body_bytes = max_body_bytes
         self.logout_timeout = logout_timeout
-        self._http: _PortalHttp | None = None
+        self._http: HanHttpClient | None = None
         self._token: str | None = None
         self.start_page: StartPage | None = None
         #: set after a self-test: the gateway restarts and the session is gone
@@ -681,17 +628,18 @@ class PpcAdapter(HanAdapter):
 
     # -- session ----------------------------------------------------------------------------------
 
-    def _new_http(self) -> _PortalHttp:
-        return _PortalHttp(self.host, self.port, pin=self.pin, credentials=self.credentials,
-                           digest_algorithm=self.digest_algorithm,
-                           max_body_bytes=self.max_body_bytes)
+    def _new_http(self) -> HanHttpClient:
+        return HanHttpClient(self.host, self.port, pin=self.pin, credentials=self.credentials,
+                             digest_algorithm=self.digest_algorithm,
+                             max_body_bytes=self.max_body_bytes, headers=PORTAL_HEADERS,
+                             keep_cookies=(SESSION_COOKIE,))
 
     def _page(self, response: HanResponse, context: str) -> HtmlNode:
         """Parse a page, take over its form token (the portal may issue a new one with every
         page, refusals included), then raise the refusal it shows, if any."""
         root = parse_html(response.body, field=context)
         token = find_token(root)
-        if token is not None and self._http is not None and self._http.cookie:
+        if token is not None and self._http is not None and _session_cookie(self._http):
             self._token = token
         refusal = classify(response.status, root, context)
         if refusal is not None:
@@ -705,14 +653,19 @@ class PpcAdapter(HanAdapter):
             self._http = self._new_http()
         self._token = None
         # a still valid cookie gets the start page of the same session again (new token)
-        response = await self._http.request("GET", PATH)
+        try:
+            response = await self._http.request("GET", PATH)
+        except HanTcpError as exc:
+            if not self._restart_pending():
+                raise
+            raise HanTcpError(exc.host, exc.port, exc.reason, hint=RESTARTING_HINT) from exc
         try:
             root = self._page(response, "login")
         except _SessionLost as exc:
             raise _protocol("login", "the gateway rejected the new session",
                             "das Gateway hat die neue Sitzung abgelehnt") from exc
         token = self._token
-        if self._http.cookie is None:
+        if _session_cookie(self._http) is None:
             raise _protocol("session", "the gateway set no session cookie",
                             "das Gateway hat kein Sitzungs-Cookie gesetzt")
         if token is None:
@@ -720,8 +673,16 @@ class PpcAdapter(HanAdapter):
                             "die Seite hat kein Formular-Token")
         self._token = token  # from here on close() can log out, whatever follows
         self.restarting = False
+        _RESTARTS.pop((self.host, self.port), None)
         self.start_page = parse_start_page(root)
         return root
+
+    def _restart_pending(self) -> bool:
+        """Whether this gateway was sent into its self-test restart a short while ago (by this
+        adapter or another one in this program)."""
+        since = _RESTARTS.get((self.host, self.port))
+        recent = since is not None and time.monotonic() - since < RESTART_HINT_SECONDS
+        return self.restarting or recent
 
     async def _connect(self, progress: Progress | None) -> None:
         report(progress, 0.0, Text("Logging in to the HAN portal", "Anmeldung am HAN-Portal"))
@@ -760,11 +721,11 @@ class PpcAdapter(HanAdapter):
         task.add_done_callback(_BACKGROUND.discard)
         await asyncio.shield(task)
 
-    async def _logout(self, http: _PortalHttp, token: str | None) -> None:
+    async def _logout(self, http: HanHttpClient, token: str | None) -> None:
         """POST ``logout``; if the token has gone stale meanwhile (e.g. the answer carrying the
         new one was cancelled), fetch the start page of the session for a fresh one, once."""
         try:
-            if token is not None and http.cookie:
+            if token is not None and _session_cookie(http):
                 async with asyncio.timeout(self.logout_timeout):
                     for _ in range(2):
                         body = urlencode({"tkn": token, "action": "logout"}).encode("ascii")
@@ -772,7 +733,7 @@ class PpcAdapter(HanAdapter):
                                                       content_type=FORM_TYPE)
                         root = parse_html(response.body, field="logout")
                         if not isinstance(classify(response.status, root, "logout"),
-                                          _SessionLost) or not http.cookie:
+                                          _SessionLost) or not _session_cookie(http):
                             return
                         start = await http.request("GET", PATH)
                         token = find_token(parse_html(start.body, field="logout")) or ""
@@ -802,9 +763,7 @@ class PpcAdapter(HanAdapter):
         return self.start_page
 
     def _han_certificate(self) -> CertificateRecord:
-        info = describe_certificate(self.pin.pem)
-        return CertificateRecord("han_tls", self.pin.pem, info.sha256, info.subject, info.issuer,
-                                 info.not_before, info.not_after)
+        return CertificateRecord.from_pem("han_tls", self.pin.pem)
 
     async def firmware(self) -> list[FirmwareComponent]:
         """Software versions with checksums (``swversions``)."""
@@ -892,15 +851,6 @@ class PpcAdapter(HanAdapter):
         oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
         return sorted(values, key=lambda v: (v.captured or oldest, v.obis_hex))
 
-    async def _technical_data(self, progress: Progress | None) -> TechnicalData:
-        before = dt.datetime.now(dt.UTC)
-        identity = await self._identify(progress)
-        after = dt.datetime.now(dt.UTC)
-        laptop = before + (after - before) / 2
-        meters = await self._meters(progress)
-        return TechnicalData(identity, (), tuple(meters),
-                             (identity.time - laptop).total_seconds(), laptop)
-
     # -- logs -------------------------------------------------------------------------------------
 
     async def _logs(
@@ -912,15 +862,7 @@ class PpcAdapter(HanAdapter):
         count: int | None,
         progress: Progress | None,
     ) -> list[LogEntry]:
-        own = LogKind.SYSTEM if self.credentials.role is UserRole.SERVICE_TECHNICIAN \
-            else LogKind.CONSUMER
-        if kind is not own:
-            raise HanAccessDenied(
-                Text("read the system log (service technician only)",
-                     "das Systemlog lesen (nur Servicetechniker)")
-                if kind is LogKind.SYSTEM
-                else Text("read the consumer log (consumer only)",
-                          "das Letztverbraucher-Log lesen (nur Letztverbraucher)"))
+        check_log_access(self.credentials.role, kind)
         fields = {"from": format_local(as_utc(since)) if since is not None
                   else EARLIEST.strftime(LOCAL_FORMAT)}
         if until is not None:
@@ -960,6 +902,11 @@ class PpcAdapter(HanAdapter):
             # the gateway restarts: the session is gone, there is nobody to log out from
             http, self._http, self._token = self._http, None, None
             self.restarting = True
+            now = time.monotonic()
+            for key, since in list(_RESTARTS.items()):
+                if now - since >= RESTART_HINT_SECONDS:
+                    del _RESTARTS[key]
+            _RESTARTS[(self.host, self.port)] = now
             if http is not None:
                 await http.close()
             return SelfTestResult(True, None, Text(

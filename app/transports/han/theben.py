@@ -19,9 +19,8 @@ from typing import Any
 
 from yarl import URL
 
-from app.domain import Obis, ServerId, SmgwId
+from app.domain import Obis, SmgwId
 from app.errors import InvalidValue, Text
-from app.security.pki import describe_certificate
 from app.transports.han.base import (
     DEFAULT_TIMEOUT,
     CertificateRecord,
@@ -36,8 +35,7 @@ from app.transports.han.base import (
     MeterValue,
     Progress,
     SelfTestResult,
-    TechnicalData,
-    UserRole,
+    check_log_access,
     report,
 )
 from app.transports.han.errors import (
@@ -48,6 +46,22 @@ from app.transports.han.errors import (
     HanSessionBusy,
 )
 from app.transports.han.http import DEFAULT_MAX_BODY, HanHttpClient, HanResponse
+from app.transports.han.json_common import (
+    as_int,
+    as_list,
+    as_object,
+    as_text,
+    countdown_seconds,
+    error_code,
+    json_body,
+    opt_int,
+    opt_text,
+    read_log_pages,
+    self_test_result,
+    server_id_text,
+    unexpected,
+    wrong_type,
+)
 from app.transports.han.pinning import PinnedCertificate, PinStore, to_pem
 from app.transports.han.state_code import decode_state
 
@@ -57,69 +71,18 @@ LOG_PAGE = 1500
 #: CONEXA firmware may announce SHA-256 but verify only MD5: the vendor override.
 DIGEST_OVERRIDE = "MD5"
 
-_COUNTDOWN = re.compile(
-    r"(?:(\d+)\s*(?:minuten|minute|min)\w*\.?\s*(?:und|and)?\s*)?(\d+)\s*(?:sekunden|seconds|s)\b",
-    re.IGNORECASE,
-)
-
-
-# --- value readers: wrong types become HanProtocolError naming the field ------------------------
-
-
-def _wrong(path: str, expected: str, value: Any) -> HanProtocolError:
-    got = type(value).__name__ if value is not None else "nothing"
-    return HanProtocolError(
-        Text(f"'{path}' should be {expected}, got {got}.",
-             f"'{path}' sollte {expected} sein, erhalten: {got}."),
-        field=path,
-    )
-
-
-def _obj(value: Any, path: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _wrong(path, "an object", value)
-    return value
-
-
-def _list(value: Any, path: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise _wrong(path, "a list", value)
-    return value
-
-
-def _str(value: Any, path: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise _wrong(path, "text", value)
-    return str(value)
-
-
-def _opt_str(value: Any, path: str) -> str | None:
-    return None if value is None else _str(value, path)
-
-
-def _int(value: Any, path: str) -> int:
-    if isinstance(value, bool):
-        raise _wrong(path, "a whole number", value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d{1,40}\s*", value):
-        return int(value)
-    raise _wrong(path, "a whole number", value)
-
-
-def _opt_int(value: Any, path: str) -> int | None:
-    return None if value is None or value == "" else _int(value, path)
+# --- times and certificates (readers of app.transports.han.json_common for the rest) -------------
 
 
 def _time(value: Any, path: str) -> dt.datetime:
-    text = _str(value, path).strip()
+    text = as_text(value, path).strip()
     try:
         if len(text) == 10:
             parsed = dt.datetime.fromisoformat(text + "T00:00:00")
         else:
             parsed = dt.datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError as exc:
-        raise _wrong(path, "a date/time like 2026-01-31T12:00:00Z", value) from exc
+        raise wrong_type(path, "a date/time like 2026-01-31T12:00:00Z", value) from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
@@ -136,24 +99,21 @@ def xsd_time(moment: dt.datetime) -> str:
 
 def _certificate_bytes(value: Any, path: str) -> bytes:
     """Certificates come hex-encoded (PEM text or DER); accept PEM text as is."""
-    text = _str(value, path).strip()
+    text = as_text(value, path).strip()
     if text.startswith("-----BEGIN"):
         return text.encode("ascii")
     try:
         return binascii.unhexlify(re.sub(r"\s+", "", text))
     except (binascii.Error, ValueError) as exc:
-        raise _wrong(path, "a hex-encoded certificate", "text") from exc
+        raise wrong_type(path, "a hex-encoded certificate", "text") from exc
 
 
 def _record(role: str, data: bytes, path: str, *, state: str | None = None,
             index: int | None = None) -> CertificateRecord:
     try:
-        pem = to_pem(data)
-        info = describe_certificate(pem)
+        return CertificateRecord.from_pem(role, to_pem(data), state=state, index=index)
     except ValueError as exc:
-        raise _wrong(path, "a certificate", "unreadable data") from exc
-    return CertificateRecord(role, pem, info.sha256, info.subject, info.issuer,
-                             info.not_before, info.not_after, state, index)
+        raise wrong_type(path, "a certificate", "unreadable data") from exc
 
 
 def parse_certificates(obj: dict[str, Any], path: str = "certificates") -> list[CertificateRecord]:
@@ -181,7 +141,7 @@ def parse_certificates(obj: dict[str, Any], path: str = "certificates") -> list[
                 yield from walk(item, f"{where}[{i}]")
 
     for entry, where in walk(obj, path):
-        index = _int(entry["cert-index"], f"{where}.cert-index")
+        index = as_int(entry["cert-index"], f"{where}.cert-index")
         for key, value in entry.items():
             if key == "cert-index" or not isinstance(value, str):
                 continue
@@ -197,32 +157,24 @@ def parse_certificates(obj: dict[str, Any], path: str = "certificates") -> list[
     return out
 
 
-def _server_id_text(raw: str) -> tuple[str, str | None]:
-    try:
-        parsed = ServerId.parse(raw)
-    except InvalidValue:
-        return raw, None
-    return parsed.text, parsed.hex
-
-
 def parse_log_entry(kind: LogKind, item: Any, path: str) -> LogEntry:
-    obj = _obj(item, path)
+    obj = as_object(item, path)
     index_value = obj.get("index", obj.get("record-number"))
     time_value = obj.get("time", obj.get("timestamp"))
     message = obj.get("message", obj.get("text", ""))
     return LogEntry(
         kind=kind,
-        index=_int(index_value, f"{path}.index"),
+        index=as_int(index_value, f"{path}.index"),
         time=_time(time_value, f"{path}.time"),
-        level=_opt_int(obj.get("level"), f"{path}.level"),
-        event_id=_opt_str(obj.get("event-id"), f"{path}.event-id"),
-        event_sub_id=_opt_str(obj.get("event-sub-id"), f"{path}.event-sub-id"),
-        message=_str(message, f"{path}.message") if message is not None else "",
-        subject=_opt_str(obj.get("subject-identity"), f"{path}.subject-identity"),
-        outcome=_opt_str(obj.get("outcome"), f"{path}.outcome"),
-        user=_opt_str(obj.get("user-identity"), f"{path}.user-identity"),
-        vendor_id=_opt_str(obj.get("vendor-id"), f"{path}.vendor-id"),
-        version=_opt_str(obj.get("version"), f"{path}.version"),
+        level=opt_int(obj.get("level"), f"{path}.level"),
+        event_id=opt_text(obj.get("event-id"), f"{path}.event-id"),
+        event_sub_id=opt_text(obj.get("event-sub-id"), f"{path}.event-sub-id"),
+        message=as_text(message, f"{path}.message") if message is not None else "",
+        subject=opt_text(obj.get("subject-identity"), f"{path}.subject-identity"),
+        outcome=opt_text(obj.get("outcome"), f"{path}.outcome"),
+        user=opt_text(obj.get("user-identity"), f"{path}.user-identity"),
+        vendor_id=opt_text(obj.get("vendor-id"), f"{path}.vendor-id"),
+        version=opt_text(obj.get("version"), f"{path}.version"),
         raw=obj,
     )
 
@@ -231,7 +183,7 @@ def _log_items(payload: Any) -> list[Any]:
     """The entry list of a ``log`` answer: the list itself or the first list in the object."""
     if isinstance(payload, list):
         return payload
-    obj = _obj(payload, "log")
+    obj = as_object(payload, "log")
     for key in ("entries", "log-entries", "log"):
         if isinstance(obj.get(key), list):
             return obj[key]
@@ -240,26 +192,7 @@ def _log_items(payload: Any) -> list[Any]:
             return value
     if not obj:
         return []
-    raise _wrong("log", "a list of entries", payload)
-
-
-def countdown_seconds(response: HanResponse) -> float | None:
-    """Remaining seconds from ``Retry-After``, a JSON field or a German/English countdown."""
-    retry = response.headers.get("Retry-After", "").strip()
-    if retry.isdigit():
-        return float(retry)
-    try:
-        data = json.loads(response.body)
-        if isinstance(data, dict):
-            for key in ("remaining-seconds", "retry-after"):
-                if isinstance(data.get(key), (int, float)) and not isinstance(data[key], bool):
-                    return float(data[key])
-    except ValueError:
-        pass
-    match = _COUNTDOWN.search(response.text())
-    if match:
-        return int(match.group(1) or 0) * 60.0 + int(match.group(2))
-    return None
+    raise wrong_type("log", "a list of entries", payload)
 
 
 class ThebenAdapter(HanAdapter):
@@ -300,16 +233,10 @@ class ThebenAdapter(HanAdapter):
 
     # -- HTTP level -------------------------------------------------------------------------------
 
-    def _refusal(self, response: HanResponse, *, context: str) -> Exception:
+    def _refusal(self, response: HanResponse, context: str) -> Exception:
         """Classify a 403: login lock, busy session, HAN not enabled, or not permitted."""
         text = response.text().lower()
-        error = ""
-        try:
-            data = json.loads(response.body)
-            if isinstance(data, dict) and isinstance(data.get("error"), str):
-                error = data["error"].lower()
-        except ValueError:
-            pass
+        error = error_code(response)
         seconds = countdown_seconds(response)
         if "login-locked" in error or (not error and ("gesperrt" in text or "locked" in text)
                                        and context != "self-test"):
@@ -322,31 +249,13 @@ class ThebenAdapter(HanAdapter):
             return HanNotEnabled()
         return HanAccessDenied(Text(f"use '{context}'", f"'{context}' verwenden"))
 
-    def _unexpected(self, response: HanResponse, context: str) -> HanProtocolError:
-        meaning = {
-            400: Text("the gateway rejected the request as malformed",
-                      "das Gateway hat die Anfrage als fehlerhaft abgelehnt"),
-            404: Text("the gateway does not know this address",
-                      "das Gateway kennt diese Adresse nicht"),
-            405: Text("the gateway does not allow this HTTP method",
-                      "das Gateway erlaubt diese HTTP-Methode nicht"),
-            500: Text("the gateway reported an internal error",
-                      "das Gateway hat einen internen Fehler gemeldet"),
-        }.get(response.status, Text("unexpected answer", "unerwartete Antwort"))
-        snippet = response.text(200).strip().replace("\n", " ")
-        return HanProtocolError(
-            Text(f"{meaning.en} (HTTP {response.status} for '{context}'). {snippet}".rstrip(),
-                 f"{meaning.de} (HTTP {response.status} für '{context}'). {snippet}".rstrip()),
-            field=context,
-        )
-
     async def _connect(self, progress: Progress | None) -> None:
         report(progress, 0.0, Text("Connecting to the gateway", "Verbindung zum Gateway"))
         response = await self.http.request("GET", ROOT_PATH)
         if response.status == 403:
             raise self._refusal(response, context="connect")
         if response.status != 307:
-            raise self._unexpected(response, "GET /smgw/m2m")
+            raise unexpected(response, "GET /smgw/m2m")
         location = response.headers.get("Location", "")
         self.endpoint = self._endpoint_path(location)
         report(progress, 1.0, Text("Logged in", "Angemeldet"))
@@ -378,31 +287,23 @@ class ThebenAdapter(HanAdapter):
         if response.status == 403:
             raise self._refusal(response, context=method)
         if response.status != 200:
-            raise self._unexpected(response, method)
-        try:
-            data = json.loads(response.body)
-        except ValueError as exc:
-            raise HanProtocolError(
-                Text(f"the answer to '{method}' is not valid JSON.",
-                     f"die Antwort auf '{method}' ist kein gültiges JSON."),
-                field=method,
-            ) from exc
-        root = _obj(data, method)
+            raise unexpected(response, method)
+        root = as_object(json_body(response, method), method)
         version = root.get("version")
         if isinstance(version, (str, int)) and not isinstance(version, bool):
             self.api_version = str(version)
         echoed = root.get("method")
         if echoed is not None and echoed != method:
-            raise _wrong(f"{method}.method", f"'{method}'", echoed)
+            raise wrong_type(f"{method}.method", f"'{method}'", echoed)
         if method not in root:
-            raise _wrong(method, f"an answer with the field '{method}'", None)
+            raise wrong_type(method, f"an answer with the field '{method}'", None)
         return root[method]
 
     # -- methods ----------------------------------------------------------------------------------
 
     async def _identify(self, progress: Progress | None) -> GatewayIdentity:
         report(progress, None, Text("Reading gateway data", "Gateway-Daten werden gelesen"))
-        info = _obj(await self.call("smgw-info"), "smgw-info")
+        info = as_object(await self.call("smgw-info"), "smgw-info")
         identity = self._parse_identity(info)
         if self.pin_store is not None:
             self.pin_store.bind(self.http.pin, identity.smgw_id)
@@ -411,13 +312,13 @@ class ThebenAdapter(HanAdapter):
     def _parse_identity(self, info: dict[str, Any]) -> GatewayIdentity:
         raw_id = info.get("smgw-id")
         if not isinstance(raw_id, str):
-            raise _wrong("smgw-info.smgw-id", "text", raw_id)
+            raise wrong_type("smgw-info.smgw-id", "text", raw_id)
         try:
             smgw_id = SmgwId.parse(raw_id).text
         except InvalidValue as exc:
             raise HanProtocolError(exc.message, field="smgw-info.smgw-id") from exc
         try:
-            state = decode_state(_str(info.get("smgw-state"), "smgw-info.smgw-state"),
+            state = decode_state(as_text(info.get("smgw-state"), "smgw-info.smgw-state"),
                                  field="smgw-info.smgw-state")
         except InvalidValue as exc:
             raise HanProtocolError(exc.message, field="smgw-info.smgw-state") from exc
@@ -426,13 +327,13 @@ class ThebenAdapter(HanAdapter):
         firmware = []
         for i, item in enumerate(items):
             where = f"smgw-info.firmware-info[{i}]"
-            fw = _obj(item, where)
+            fw = as_object(item, where)
             firmware.append(FirmwareComponent(
-                component=_str(fw.get("component", "firmware"), f"{where}.component"),
-                version=_str(fw.get("version"), f"{where}.version"),
-                hash=_str(fw.get("hash", ""), f"{where}.hash").lower(),
+                component=as_text(fw.get("component", "firmware"), f"{where}.component"),
+                version=as_text(fw.get("version"), f"{where}.version"),
+                hash=as_text(fw.get("hash", ""), f"{where}.hash").lower(),
             ))
-        certificates = parse_certificates(_obj(info.get("certificates", {}),
+        certificates = parse_certificates(as_object(info.get("certificates", {}),
                                                "smgw-info.certificates"))
         return GatewayIdentity(
             vendor=self.vendor,
@@ -441,29 +342,29 @@ class ThebenAdapter(HanAdapter):
             state=state,
             time=_time(info.get("smgw-time"), "smgw-info.smgw-time"),
             certificates=tuple(certificates),
-            model=_opt_str(info.get("model"), "smgw-info.model"),
+            model=opt_text(info.get("model"), "smgw-info.model"),
             api_version=self.api_version,
         )
 
     async def profiles(self) -> list[EvaluationProfileInfo]:
         """The account's evaluation profiles (``user-info``)."""
-        info = _obj(await self.call("user-info"), "user-info")
+        info = as_object(await self.call("user-info"), "user-info")
         out = []
-        for i, item in enumerate(_list(info.get("usage-points", []), "user-info.usage-points")):
+        for i, item in enumerate(as_list(info.get("usage-points", []), "user-info.usage-points")):
             where = f"user-info.usage-points[{i}]"
-            up = _obj(item, where)
+            up = as_object(item, where)
             meters_raw = up.get("meter", up.get("meters", []))
             meters = []
-            for j, meter in enumerate(_list(meters_raw, f"{where}.meter")):
+            for j, meter in enumerate(as_list(meters_raw, f"{where}.meter")):
                 value = meter.get("meter-id") if isinstance(meter, dict) else meter
-                meters.append(_server_id_text(_str(value, f"{where}.meter[{j}].meter-id"))[0])
+                meters.append(server_id_text(as_text(value, f"{where}.meter[{j}].meter-id"))[0])
             out.append(EvaluationProfileInfo(
-                usage_point_id=_str(up.get("usage-point-id"), f"{where}.usage-point-id"),
-                name=_opt_str(up.get("usage-point-name"), f"{where}.usage-point-name"),
-                taf_number=_opt_int(up.get("taf-number"), f"{where}.taf-number"),
-                taf_state=_opt_str(up.get("taf-state"), f"{where}.taf-state"),
+                usage_point_id=as_text(up.get("usage-point-id"), f"{where}.usage-point-id"),
+                name=opt_text(up.get("usage-point-name"), f"{where}.usage-point-name"),
+                taf_number=opt_int(up.get("taf-number"), f"{where}.taf-number"),
+                taf_state=opt_text(up.get("taf-state"), f"{where}.taf-state"),
                 meters=tuple(meters),
-                metering_point_id=_opt_str(up.get("metering-point-id"),
+                metering_point_id=opt_text(up.get("metering-point-id"),
                                            f"{where}.metering-point-id"),
                 start=_opt_time(up.get("start-time"), f"{where}.start-time"),
                 end=_opt_time(up.get("end-time"), f"{where}.end-time"),
@@ -472,21 +373,21 @@ class ThebenAdapter(HanAdapter):
 
     async def _channels(self, usage_point_id: str) -> dict[str, tuple[int, int | None]]:
         """``obis hex -> (scaler, unit)`` of the ``origin`` database."""
-        info = _obj(await self.call("usage-point-info", **{"usage-point-id": usage_point_id,
+        info = as_object(await self.call("usage-point-info", **{"usage-point-id": usage_point_id,
                                                            "database": "origin"}),
                     "usage-point-info")
         out: dict[str, tuple[int, int | None]] = {}
-        for i, db in enumerate(_list(info.get("databases", []), "usage-point-info.databases")):
+        for i, db in enumerate(as_list(info.get("databases", []), "usage-point-info.databases")):
             where = f"usage-point-info.databases[{i}]"
-            db_obj = _obj(db, where)
+            db_obj = as_object(db, where)
             if db_obj.get("database", "origin") != "origin":
                 continue
-            for j, ch in enumerate(_list(db_obj.get("channels", []), f"{where}.channels")):
+            for j, ch in enumerate(as_list(db_obj.get("channels", []), f"{where}.channels")):
                 cw = f"{where}.channels[{j}]"
-                ch_obj = _obj(ch, cw)
-                obis = _str(ch_obj.get("obis"), f"{cw}.obis").lower()
-                out[obis] = (_opt_int(ch_obj.get("scaler"), f"{cw}.scaler") or 0,
-                             _opt_int(ch_obj.get("unit"), f"{cw}.unit"))
+                ch_obj = as_object(ch, cw)
+                obis = as_text(ch_obj.get("obis"), f"{cw}.obis").lower()
+                out[obis] = (opt_int(ch_obj.get("scaler"), f"{cw}.scaler") or 0,
+                             opt_int(ch_obj.get("unit"), f"{cw}.unit"))
         return out
 
     async def _last_values(self, usage_point_id: str,
@@ -497,21 +398,21 @@ class ThebenAdapter(HanAdapter):
                                                   "database": "origin", "last-reading": True})
         except HanAccessDenied:
             return None
-        readings = _obj(data, "readings")
+        readings = as_object(data, "readings")
         values = []
-        for i, ch in enumerate(_list(readings.get("channels", []), "readings.channels")):
+        for i, ch in enumerate(as_list(readings.get("channels", []), "readings.channels")):
             where = f"readings.channels[{i}]"
-            ch_obj = _obj(ch, where)
-            obis_hex = _str(ch_obj.get("obis"), f"{where}.obis").lower()
-            rows = _list(ch_obj.get("readings", []), f"{where}.readings")
+            ch_obj = as_object(ch, where)
+            obis_hex = as_text(ch_obj.get("obis"), f"{where}.obis").lower()
+            rows = as_list(ch_obj.get("readings", []), f"{where}.readings")
             if not rows:
                 continue
             parsed = []
             for j, row in enumerate(rows):
                 rw = f"{where}.readings[{j}]"
-                row_obj = _obj(row, rw)
+                row_obj = as_object(row, rw)
                 parsed.append((_opt_time(row_obj.get("capture-time"), f"{rw}.capture-time"),
-                               _int(row_obj.get("value"), f"{rw}.value")))
+                               as_int(row_obj.get("value"), f"{rw}.value")))
             oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
             captured, raw = max(parsed, key=lambda p: p[0] or oldest)
             scaler, unit = channels.get(obis_hex, (0, None))
@@ -547,7 +448,7 @@ class ThebenAdapter(HanAdapter):
         report(progress, 1.0, Text(f"{len(by_meter)} meters", f"{len(by_meter)} Zähler"))
         out = []
         for meter, entry in by_meter.items():
-            text, hex_form = _server_id_text(meter)
+            text, hex_form = server_id_text(meter)
             out.append(MeterInfo(
                 server_id=text, server_id_hex=hex_form, usage_points=tuple(entry["ups"]),
                 values=tuple(sorted(entry["values"].values(), key=lambda v: v.obis_hex)),
@@ -555,15 +456,8 @@ class ThebenAdapter(HanAdapter):
             ))
         return out
 
-    async def _technical_data(self, progress: Progress | None) -> TechnicalData:
-        before = dt.datetime.now(dt.UTC)
-        identity = await self._identify(progress)
-        after = dt.datetime.now(dt.UTC)
-        laptop = before + (after - before) / 2
-        profiles = await self.profiles()
-        meters = await self._meters(progress)
-        return TechnicalData(identity, tuple(profiles), tuple(meters),
-                             (identity.time - laptop).total_seconds(), laptop)
+    async def _profiles(self) -> list[EvaluationProfileInfo]:
+        return await self.profiles()
 
     async def _logs(
         self,
@@ -574,20 +468,9 @@ class ThebenAdapter(HanAdapter):
         count: int | None,
         progress: Progress | None,
     ) -> list[LogEntry]:
-        wanted = LogKind.SYSTEM if self.credentials.role is UserRole.SERVICE_TECHNICIAN \
-            else LogKind.CONSUMER
-        if kind is not wanted:
-            raise HanAccessDenied(
-                Text("read the system log (service technician only)",
-                     "das Systemlog lesen (nur Servicetechniker)")
-                if kind is LogKind.SYSTEM
-                else Text("read the consumer log (consumer only)",
-                          "das Letztverbraucher-Log lesen (nur Letztverbraucher)")
-            )
-        entries: list[LogEntry] = []
-        next_index = from_index
-        while count is None or len(entries) < count:
-            page = LOG_PAGE if count is None else min(LOG_PAGE, count - len(entries))
+        check_log_access(self.credentials.role, kind)
+
+        async def fetch(page: int, next_index: int | None) -> list[LogEntry]:
             params: dict[str, Any] = {"count": page}
             if since is not None:
                 params["fromtime"] = xsd_time(since)
@@ -596,31 +479,10 @@ class ThebenAdapter(HanAdapter):
             if next_index is not None:
                 params["fromindex"] = next_index
             items = _log_items(await self.call("log", **params))
-            batch = [parse_log_entry(kind, item, f"log[{i}]") for i, item in enumerate(items)]
-            if len(batch) > page:
-                raise HanProtocolError(
-                    Text(f"the gateway sent {len(batch)} log entries, {page} were asked for.",
-                         f"das Gateway hat {len(batch)} Logeinträge gesendet, angefragt waren "
-                         f"{page}."),
-                    field="log",
-                )
-            if not batch:
-                break
-            top = max(e.index for e in batch)
-            if next_index is not None and top < next_index:
-                raise HanProtocolError(
-                    Text("the gateway repeats log entries instead of paging on.",
-                         "das Gateway wiederholt Logeinträge, statt weiterzublättern."),
-                    field="log",
-                )
-            entries.extend(sorted(batch, key=lambda e: e.index))
-            fraction = len(entries) / count if count else None
-            report(progress, fraction, Text(f"{len(entries)} log entries read",
-                                            f"{len(entries)} Logeinträge gelesen"))
-            if len(batch) < page:
-                break
-            next_index = top + 1
-        return entries
+            return [parse_log_entry(kind, item, f"log[{i}]") for i, item in enumerate(items)]
+
+        return await read_log_pages(fetch, page_size=LOG_PAGE, from_index=from_index,
+                                    count=count, context="log", progress=progress)
 
     async def _self_test(self, progress: Progress | None) -> SelfTestResult:
         report(progress, None, Text("Requesting the self-test", "Selbsttest wird angefordert"))
@@ -628,18 +490,6 @@ class ThebenAdapter(HanAdapter):
             await self._connect(None)
         assert self.endpoint is not None
         body = json.dumps({"method": "self-test"}, separators=(",", ":")).encode("utf-8")
-        response = await self.http.request("POST", self.endpoint, body=body,
-                                           content_type="application/json")
-        if response.status == 200:
-            return SelfTestResult(True, None, Text(
-                "The gateway runs its self-test; the result appears in the log.",
-                "Das Gateway führt den Selbsttest aus; das Ergebnis erscheint im Log."))
-        if response.status == 403:
-            refusal = self._refusal(response, context="self-test")
-            if isinstance(refusal, (HanLockedOut, HanSessionBusy, HanNotEnabled)):
-                raise refusal
-            seconds = countdown_seconds(response)
-            return SelfTestResult(False, seconds, Text(
-                "The gateway allows one self-test every 10 minutes.",
-                "Das Gateway erlaubt einen Selbsttest alle 10 Minuten."))
-        raise self._unexpected(response, "self-test")
+        return self_test_result(await self.http.request(
+            "POST", self.endpoint, body=body, content_type="application/json"),
+            "self-test", self._refusal)
