@@ -8,8 +8,10 @@
     smgwct gwa queue [--flush]
 
 ``--demo`` uses the embedded default's reference GWA instead of ``--url/--ca/--cert``. The key
-password of a protected certificate comes from the keyring (``gwa-certificate/<digest>``, saved
-with ``--password-stdin --save-password``) or from standard input, never from an argument.
+password of a protected certificate comes from standard input (``--password-stdin``; with
+``--save-password`` it is kept in the keyring once it has opened the file) or from the keyring
+(``client-cert-password/<digest>``; the older ``gwa-certificate/<digest>`` is still read), never
+from an argument. ``app.security.client_certificate`` loads the certificate.
 
 With ``--json`` every progress event and every gateway event is one JSON object per line
 (``"type": "progress"`` / ``"event"``), followed by one ``"type": "result"`` object. Exit status:
@@ -21,17 +23,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import json
-import secrets
 import sys
-import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from app.cli import language
 from app.errors import ConfigurationError, InvalidValue, SmgwctError, Text
+from app.security.client_certificate import open_client_certificate
 
 EXIT_OK, EXIT_FAILED, EXIT_QUEUED = 0, 1, 3
 MAX_PARAMS_FILE = 1024 * 1024
@@ -133,104 +133,39 @@ def _read(path: Path, field: str, limit: int = 1024 * 1024) -> bytes:
     return data
 
 
-def _secret_name(cert_bytes: bytes) -> str:
-    from app.security.secrets import secret_key
+class _CertificatePasswords:
+    """Password source of the technician certificate: standard input with ``--password-stdin``
+    (kept in the keyring with ``--save-password`` once it has opened the file), else the
+    keyring. This command never prompts."""
 
-    return secret_key("gwa-certificate", hashlib.sha256(cert_bytes).hexdigest()[:24])
+    hint = Text("Pipe it in with --password-stdin (add --save-password to keep it in the "
+                "keyring).",
+                "Übergeben Sie es mit --password-stdin (mit --save-password wird es im "
+                "Schlüsselbund gespeichert).")
 
+    def __init__(self, args: argparse.Namespace) -> None:
+        self._stdin = bool(args.password_stdin)
+        self._save = bool(args.save_password)
 
-def _password(args: argparse.Namespace, cert_bytes: bytes) -> bytes | None:
-    """The key password: standard input, else the keyring, else None."""
-    from app.security.secrets import KeyringSecretStore, SecretStoreUnavailable
+    def given(self) -> str | None:
+        return sys.stdin.readline().rstrip("\r\n") if self._stdin else None
 
-    if args.password_stdin:
-        line = sys.stdin.readline().rstrip("\r\n")
-        if args.save_password:
-            KeyringSecretStore().set(_secret_name(cert_bytes), line)
-        return line.encode("utf-8")
-    try:
-        stored = KeyringSecretStore().get(_secret_name(cert_bytes))
-    except SecretStoreUnavailable:
+    def stored(self, name: str) -> str | None:
+        from app.security.secrets import KeyringSecretStore, SecretStoreUnavailable
+
+        try:
+            return KeyringSecretStore().get(name)
+        except SecretStoreUnavailable:
+            return None
+
+    def ask(self, prompt: Text) -> str | None:
         return None
-    return None if stored is None else stored.encode("utf-8")
 
+    def remember(self, name: str, password: str) -> None:
+        from app.security.secrets import KeyringSecretStore
 
-def _needs_password(path: Path) -> InvalidValue:
-    return InvalidValue(
-        Text(f"The key in {path} is protected by a password, and none was given or saved.",
-             f"Der Schlüssel in {path} ist durch ein Passwort geschützt, und keines wurde "
-             "angegeben oder gespeichert."),
-        field="cert",
-        hint=Text("Pipe it in with --password-stdin (add --save-password to keep it in the "
-                  "keyring).",
-                  "Übergeben Sie es mit --password-stdin (mit --save-password wird es im "
-                  "Schlüsselbund gespeichert)."),
-    )
-
-
-def _bad_cert(path: Path, why: str) -> InvalidValue:
-    return InvalidValue(Text(f"{path} is not a usable technician certificate ({why}).",
-                             f"{path} ist kein verwendbares Techniker-Zertifikat ({why})."),
-                        field="cert")
-
-
-def _client_chain(args: argparse.Namespace, workdir: Path) -> tuple[Any, str]:
-    """A CertificateChain for tls.py and the certificate's curve (as a TLS group name)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives.serialization import pkcs12
-
-    from app.security.tls import CertificateChain
-
-    path: Path = args.cert
-    data = _read(path, "cert")
-    ephemeral = secrets.token_urlsafe(24).encode()
-    if path.suffix.lower() in (".p12", ".pfx"):
-        password = _password(args, data)
-        try:
-            key, cert, extra = pkcs12.load_key_and_certificates(data, password)
-        except ValueError:
-            if password is None:
-                raise _needs_password(path) from None
-            raise _bad_cert(path, _say("wrong password or damaged file",
-                                       "falsches Passwort oder beschädigte Datei")) from None
-        if key is None or cert is None:
-            raise _bad_cert(path, _say("no key or certificate inside",
-                                       "kein Schlüssel oder Zertifikat enthalten"))
-        chain = [cert, *(extra or [])]
-    else:
-        try:
-            chain = x509.load_pem_x509_certificates(data)
-        except ValueError:
-            raise _bad_cert(path, _say("no PEM certificate", "kein PEM-Zertifikat")) from None
-        key_data = _read(args.key, "key") if args.key else data
-        if b"PRIVATE KEY-----" not in key_data:
-            raise _bad_cert(path, _say("no private key; give it with --key",
-                                       "kein privater Schlüssel; mit --key angeben"))
-        try:
-            key = serialization.load_pem_private_key(key_data, None)
-        except TypeError:  # encrypted
-            password = _password(args, data)
-            if password is None:
-                raise _needs_password(args.key or path) from None
-            try:
-                key = serialization.load_pem_private_key(key_data, password)
-            except ValueError:
-                raise _bad_cert(path, _say("wrong password", "falsches Passwort")) from None
-        except ValueError:
-            raise _bad_cert(path, _say("unreadable private key",
-                                       "privater Schlüssel nicht lesbar")) from None
-    # Hand the key to tls.py encrypted with a one-time password: no plain key on disk.
-    certfile, keyfile = workdir / "chain.pem", workdir / "key.pem"
-    certfile.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
-    keyfile.write_bytes(key.private_bytes(  # type: ignore[union-attr]
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(ephemeral)))
-    group = "brainpoolP256r1"
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        group = {"secp256r1": "prime256v1"}.get(key.curve.name, key.curve.name)
-    return CertificateChain(certfile, keyfile, ephemeral), group
+        if self._save:
+            KeyringSecretStore().set(name, password)
 
 
 @contextlib.asynccontextmanager
@@ -242,7 +177,7 @@ async def _link(args: argparse.Namespace) -> AsyncIterator[Any]:
 
     embedded = None
     try:
-        with tempfile.TemporaryDirectory(prefix="smgwct-gwa-") as tmp:
+        with contextlib.ExitStack() as files:
             if args.demo:
                 from app.sim.embedded import EmbeddedDefault
 
@@ -261,9 +196,10 @@ async def _link(args: argparse.Namespace) -> AsyncIterator[Any]:
                         Text(f"--{missing[0]} is required (or use --demo).",
                              f"--{missing[0]} fehlt (oder --demo verwenden)."),
                         field=missing[0])
-                chain, group = await asyncio.to_thread(_client_chain, args, Path(tmp))
+                chain = await asyncio.to_thread(files.enter_context, open_client_certificate(
+                    args.cert, key_path=args.key, password_source=_CertificatePasswords(args)))
                 target = GwaTarget(args.url, _read(args.ca, "ca"), chain,
-                                   pin_sha256=args.pin, tls_group=args.tls_group or group)
+                                   pin_sha256=args.pin, tls_group=args.tls_group or chain.group)
                 context = AppContext(gwa=target)
                 queue_path = data_dir(create=True) / "gwa-queue.sqlite"
             link = GwaLink(target, queue_path=queue_path, context=context, timeout=args.timeout,

@@ -16,9 +16,10 @@ json|csv|xml`` and ``--out FILE``; CSV is UTF-8 with BOM and ``;`` for German Ex
 
 Secrets never come from an argument: the HAN password from the keyring (``han-password/<SMGW ID
 or host>/<user>``), from standard input with ``--password-stdin`` or from a prompt; the PKCS#12
-password from the keyring (``pkcs12-password/<file hash>``) or a prompt. The PKCS#12 key is handed
-to TLS as a temporary PEM pair (mode 0600, key encrypted with a one-time password held in
-memory) that is deleted when the command ends.
+password from the keyring (``client-cert-password/<file hash>``; the older
+``pkcs12-password/<file hash>`` is still read) or a prompt. ``app.security.client_certificate``
+hands the key to TLS as a temporary PEM pair (mode 0600, key encrypted with a one-time password
+held in memory) that is deleted when the command ends.
 
 Trust: ``--pin`` states the certificate fingerprint expected (unattended use; the pin store is
 neither read nor changed). Without it the stored pin is used; without a stored pin an interactive
@@ -36,14 +37,9 @@ import asyncio
 import contextlib
 import datetime as dt
 import getpass
-import hashlib
 import json
-import os
-import secrets
-import shutil
 import sys
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,12 +47,12 @@ from typing import Any
 from app.cli import language
 from app.context import HanTarget
 from app.errors import InvalidValue, SmgwctError, Text
-from app.security.tls import CertificateChain, format_fingerprint, normalise_fingerprint
+from app.security.client_certificate import open_client_certificate
+from app.security.tls import format_fingerprint, normalise_fingerprint
 from app.transports.han.base import HanAdapter, HanCredentials, LogEntry, LogKind, UserRole
 
 EXIT_SELF_TEST_LOCKED = 3
 VENDORS = ("auto", "theben", "ppc", "emh")
-MAX_P12_BYTES = 1024 * 1024
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -71,7 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     secret.add_argument("--password-stdin", action="store_true",
                         help="read the HAN password from the first line of standard input")
     secret.add_argument("--cert", type=Path, metavar="FILE.p12",
-                        help="log in with this client certificate (PKCS#12)")
+                        help="log in with this client certificate (PKCS#12, or PEM with "
+                             "the key inside)")
     target.add_argument("--pin", metavar="SHA256HEX",
                         help="expected SHA-256 fingerprint of the gateway's HAN certificate")
     target.add_argument("--demo", action="store_true",
@@ -191,82 +188,24 @@ def han_password(args: argparse.Namespace, owners: list[str], user: str) -> str:
     )
 
 
-def _bad_p12(path: Path, en: str, de: str) -> InvalidValue:
-    return InvalidValue(Text(f"{path} is not a usable client certificate ({en}).",
-                             f"{path} ist kein verwendbares Client-Zertifikat ({de})."),
-                        field="cert")
+class _CertificatePasswords:
+    """Password source of the client certificate: the keyring, then a prompt (no standard input:
+    ``--password-stdin`` and ``--cert`` exclude each other)."""
 
+    hint = Text("Run once interactively, or save the password in the keyring.",
+                "Rufen Sie einmal interaktiv auf oder speichern Sie das Passwort im Schlüsselbund.")
 
-@contextlib.contextmanager
-def pkcs12_chain(path: Path) -> Iterator[CertificateChain]:
-    """The PKCS#12 file as a temporary PEM chain for TLS; deleted when the block ends.
+    def given(self) -> str | None:
+        return None
 
-    The key file is encrypted with a one-time password that stays in memory; both files are
-    created with mode 0600 inside a private temporary folder."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.serialization import pkcs12
+    def stored(self, name: str) -> str | None:
+        return _keyring_get(name)
 
-    from app.security.secrets import secret_key
+    def ask(self, prompt: Text) -> str | None:
+        return _ask_secret(prompt)
 
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InvalidValue(Text(f"{path} cannot be read: {exc.strerror or exc}.",
-                                f"{path} kann nicht gelesen werden: {exc.strerror or exc}."),
-                           field="cert") from None
-    if len(data) > MAX_P12_BYTES:
-        raise _bad_p12(path, "too large", "zu groß")
-    key_name = secret_key("pkcs12-password", hashlib.sha256(data).hexdigest()[:24])
-    attempts: list[bytes | None] = []
-    stored = _keyring_get(key_name)
-    if stored is not None:
-        attempts.append(stored.encode("utf-8"))
-    attempts.append(None)
-    loaded = None
-    for password in attempts:
-        with contextlib.suppress(ValueError):
-            loaded = pkcs12.load_key_and_certificates(data, password)
-            break
-    if loaded is None:
-        typed = _ask_secret(Text(f"Password of {path.name}", f"Passwort von {path.name}"))
-        if typed is None:
-            raise InvalidValue(
-                Text(f"{path} is protected by a password, none is in the keyring and this run "
-                     "cannot ask.",
-                     f"{path} ist durch ein Passwort geschützt, im Schlüsselbund ist keines, und "
-                     "dieser Aufruf kann nicht nachfragen."),
-                field="cert",
-                hint=Text("Run once interactively, or save the password in the keyring.",
-                          "Rufen Sie einmal interaktiv auf oder speichern Sie das Passwort im "
-                          "Schlüsselbund."),
-            )
-        try:
-            loaded = pkcs12.load_key_and_certificates(data, typed.encode("utf-8"))
-        except ValueError:
-            raise _bad_p12(path, "wrong password or damaged file",
-                           "falsches Passwort oder beschädigte Datei") from None
-    key, cert, extra = loaded
-    if key is None or cert is None:
-        raise _bad_p12(path, "no key or certificate inside",
-                       "kein Schlüssel oder Zertifikat enthalten")
-    once = secrets.token_urlsafe(24).encode("ascii")
-    folder = Path(tempfile.mkdtemp(prefix="smgwct-han-"))
-    try:
-        certfile, keyfile = folder / "chain.pem", folder / "key.pem"
-        _write_private(certfile, b"".join(
-            c.public_bytes(serialization.Encoding.PEM) for c in (cert, *(extra or []))))
-        _write_private(keyfile, key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(once)))
-        yield CertificateChain(certfile, keyfile, once)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+    def remember(self, name: str, password: str) -> None:
+        return None
 
 
 # --- trust --------------------------------------------------------------------------------------
@@ -398,7 +337,8 @@ async def connection(args: argparse.Namespace) -> AsyncIterator[Connection]:
                     han.smgw_id = pin.smgw_id
                 owners = [o for o in (han.smgw_id, han.host) if o]
                 password = None if args.cert else han_password(args, owners, user)
-            chain = files.enter_context(pkcs12_chain(args.cert)) if args.cert else None
+            chain = files.enter_context(open_client_certificate(
+                args.cert, password_source=_CertificatePasswords())) if args.cert else None
             creds = HanCredentials(user, password, client_certificate=chain, role=role)
             vendor = await resolve_vendor(han, pin)
             adapter = build_adapter(vendor, han, creds, pin, store)
