@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from app.cli import language
+from app.cli.common import positive_number, usage
 from app.errors import ConfigurationError, InvalidValue, SmgwctError, Text
 from app.security.client_certificate import open_client_certificate
 
@@ -55,14 +56,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                                           "curve, e.g. brainpoolP256r1)")
     link.add_argument("--demo", action="store_true",
                       help="use the reference GWA of the built-in demo environment")
-    link.add_argument("--timeout", type=_positive, default=30.0,
+    link.add_argument("--timeout", type=positive_number, default=30.0,
                       help="seconds per request (default 30)")
     link.add_argument("--json", action="store_true", help="one JSON object per line")
 
     parser = sub.add_parser("gwa", help="GWA link: run processes through the Gateway "
                                         "Administrator (GWA-Anbindung)")
     gsub = parser.add_subparsers(dest="gwa_command", metavar="ACTION")
-    parser.set_defaults(func=lambda _a: _usage(parser))
+    parser.set_defaults(func=lambda _a: usage(parser))
 
     status = gsub.add_parser("status", parents=[common],
                              help="check the link and list the GWA's processes")
@@ -92,21 +93,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     queue = gsub.add_parser("queue", parents=[common], help="requests waiting for the GWA")
     queue.add_argument("--flush", action="store_true", help="send them now")
     queue.set_defaults(func=run_queue)
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return value
 
 
 def _say(en: str, de: str) -> str:

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from app.cli import language
+from app.cli.common import positive_number, usage
 from app.context import HanTarget
 from app.errors import InvalidValue, SmgwctError, Text
 from app.security.client_certificate import open_client_certificate
@@ -74,7 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     target.add_argument("--demo", action="store_true",
                         help="start the embedded default on loopback and read it (training)")
     target.add_argument("--scenario", default="default", help="demo scenario (with --demo)")
-    target.add_argument("--timeout", type=_positive, default=60.0,
+    target.add_argument("--timeout", type=positive_number, default=60.0,
                         help="seconds allowed per gateway call (default 60)")
     target.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -85,7 +86,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="Exit status: 0 done, 1 error, 2 usage, 3 self-test refused by its repeat lock.",
     )
     hsub = parser.add_subparsers(dest="han_command", metavar="ACTION")
-    parser.set_defaults(func=lambda _args: _usage(parser))
+    parser.set_defaults(func=lambda _args: usage(parser))
 
     info = hsub.add_parser("info", parents=[common],
                            help="identity, firmware, certificates, state, clock, meters")
@@ -106,21 +107,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     selftest = hsub.add_parser("selftest", parents=[common],
                                help="request the gateway's self-test (once per 10 minutes)")
     selftest.set_defaults(func=run)
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return value
 
 
 def _t(en: str, de: str) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from app.cli import language
+from app.cli.common import positive_number, usage
 from app.domain import Obis, ServerId
 from app.errors import InvalidValue, SmgwctError, Text
 
@@ -40,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "meter", help="optical meter readout: SML and IEC 62056-21 (Zähler optisch auslesen)"
     )
     msub = parser.add_subparsers(dest="meter_command", metavar="ACTION")
-    parser.set_defaults(func=lambda _args: _usage(parser))
+    parser.set_defaults(func=lambda _args: usage(parser))
 
     read = msub.add_parser("read", help="read the meter at the read head (Zähler auslesen)")
     read.add_argument("--port", required=True,
@@ -48,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                            "socket://127.0.0.1:7001")
     read.add_argument("--protocol", choices=("auto", "sml", "iec"), default="auto",
                       help="auto: SML push at 9600 8N1, else IEC 62056-21 at 300 7E1")
-    read.add_argument("--seconds", type=_positive, default=5.0,
+    read.add_argument("--seconds", type=positive_number, default=5.0,
                       help="how long to collect SML telegrams (default 5)")
     read.add_argument("--json", action="store_true", help="machine-readable output")
     read.set_defaults(func=run_read)
@@ -69,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     sim.add_argument("--manufacturer", help="FLAG code (default: from the server ID)")
     sim.add_argument("--protocol", choices=("sml", "iec", "both"), default=None,
                      help="what the meter speaks (default sml)")
-    sim.add_argument("--push-interval", type=_positive, default=None,
+    sim.add_argument("--push-interval", type=positive_number, default=None,
                      help="seconds between SML telegrams (default 1)")
     where = sim.add_mutually_exclusive_group()
     where.add_argument("--tcp", type=int, default=0, metavar="PORT",
@@ -81,21 +82,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="inject a fault (repeatable)")
     sim.add_argument("--json", action="store_true", help="one JSON object per meter")
     sim.set_defaults(func=run_simulate)
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return value
 
 
 def _say(en: str, de: str, lang: str) -> str:
