@@ -74,8 +74,10 @@ def scenario_doc(*, certificates: str = "guetesiegel", unpaired: Sequence[str] =
 
 
 def work_order(name: str = "handover", **changes: Any) -> dict[str, Any]:
-    """A demo work order (``resources/demo/jobs/<name>.json``) with top-level changes."""
+    """A demo work order (``resources/demo/jobs/<name>.json``) for this world's gateway, with
+    top-level changes."""
     doc = json.loads((JOBS / f"{name}.json").read_text("utf-8"))
+    doc["smgw_id"] = SMGW
     doc.update(changes)
     return doc
 

@@ -104,7 +104,7 @@ def test_import_stores_the_job_once_with_the_file_hash(cli):
 
 def test_import_of_a_broken_file_stores_nothing(cli, tmp_path):
     bad = tmp_path / "broken.xml"
-    bad.write_bytes(METER_CHANGE.read_bytes().replace(b"<smgwId>EDEM0100000001</smgwId>", b""))
+    bad.write_bytes(METER_CHANGE.read_bytes().replace(b"<smgwId>ETHE0390000001</smgwId>", b""))
     code, _, err = cli("job", "import", bad)
     assert code == 1
     assert err.startswith("broken.xml:") and "smgwId" in err
@@ -120,17 +120,17 @@ def test_list_shows_every_job_as_text_and_json(cli):
     listing = json.loads(cli.ok("job", "list", "--json"))
     assert sorted(j["job_id"] for j in listing) == ["DEMO-2025-0001", "DEMO-2025-0002"]
     first = next(j for j in listing if j["job_id"] == "DEMO-2025-0001")
-    assert first["smgw_id"] == "EDEM0100000001" and first["state"] == "open"
+    assert first["smgw_id"] == "ETHE0390000001" and first["state"] == "open"
     assert first["site"] == "Musterstraße 12, 12345 Musterstadt" and first["runs"] == 0
     rows = [line.split("\t") for line in cli.ok("job", "list").splitlines()]
     assert sorted(r[0] for r in rows) == ["DEMO-2025-0001", "DEMO-2025-0002"]
-    assert all(r[1] == "open" and r[2] == "EDEM0100000001" for r in rows)
+    assert all(r[1] == "open" and r[2] == "ETHE0390000001" for r in rows)
 
 
 def test_show_as_text_names_job_meters_and_flows(cli):
     cli.ok("job", "import", METER_CHANGE)
     lines = cli.ok("job", "show", "DEMO-2025-0002").splitlines()
-    assert lines[0].startswith("DEMO-2025-0002 (open) SMGW EDEM0100000001")
+    assert lines[0].startswith("DEMO-2025-0002 (open) SMGW ETHE0390000001")
     assert "  meter 1EMH0012345678 old" in lines
     assert "  meter 1DZG0042123440 new demo:M-1DZG0042123440" in lines
     assert "  flows: meter_change" in lines
@@ -160,7 +160,7 @@ def test_export_gives_back_the_work_order_in_both_formats(cli, tmp_path):
 
 TYPED = ["job", "create", "--job-id", "SITE-7", "--street", "Hauptstraße 3",
          "--postal-code", "54321", "--city", "Beispielstadt", "--metering-point",
-         "DE0001234512345000000000000000001", "--smgw-id", "EDEM0100000001",
+         "DE0001234512345000000000000000001", "--smgw-id", "ETHE0390000001",
          "--tenant", "demo-gwa", "--meter", "1EMH0012345678:new:keys/m1.key",
          "--flow", "handover", "--date", "2025-05-06"]
 

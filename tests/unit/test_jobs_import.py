@@ -41,7 +41,7 @@ def test_demo_work_orders_read_the_same_from_xml_and_json(name):
     from_xml = read_work_order(DEMO / f"{name}.xml")
     from_json = read_work_order(DEMO / f"{name}.json")
     assert from_xml == from_json
-    assert from_xml.smgw_id == SmgwId("EDEM0100000001")
+    assert from_xml.smgw_id == SmgwId("ETHE0390000001")
     assert {m.server_id for m in from_xml.meters} == {
         ServerId.parse("1EMH0012345678"), ServerId.parse("1DZG0042123440")}
 
@@ -57,10 +57,10 @@ def test_meter_change_demo_has_old_and_new_meter():
 
 def test_label_forms_are_normalised():
     text = (DEMO / "handover.json").read_text("utf-8")
-    text = text.replace('"EDEM0100000001"', '"e DEM01 00000001"')
+    text = text.replace('"ETHE0390000001"', '"e THE03 90000001"')
     text = text.replace('"1EMH0012345678"', '"1 EMH00 12345678"')
     order = parse_work_order_json(text.encode())
-    assert order.smgw_id.text == "EDEM0100000001"
+    assert order.smgw_id.text == "ETHE0390000001"
     assert order.meters[0].server_id_text == "1EMH0012345678"
 
 
@@ -76,7 +76,7 @@ def test_export_is_valid_and_reads_back_equal():
 def test_create_on_site_from_typed_fields():
     order = WorkOrder.create(
         job_id="VOR-ORT-1", street="Hauptstraße 5", postal_code="54321", city="Köln",
-        metering_point_id="de 00012 34512 34500 00000 00000 000001", smgw_id="EDEM0100000001",
+        metering_point_id="de 00012 34512 34500 00000 00000 000001", smgw_id="ETHE0390000001",
         gwa_tenant="demo-gwa", meters=[("1EMH0012345678", "existing")], flows=["logs"])
     assert order.metering_point_id == "DE0001234512345000000000000000001"
     assert order.meters[0].role is MeterRole.EXISTING
@@ -86,7 +86,7 @@ def test_create_on_site_names_the_typed_field():
     with pytest.raises(InvalidValue) as err:
         WorkOrder.create(job_id="X", street="A 1", postal_code="1234", city="B",
                          metering_point_id="DE0001234512345000000000000000001",
-                         smgw_id="EDEM0100000001", gwa_tenant="t", flows=["logs"])
+                         smgw_id="ETHE0390000001", gwa_tenant="t", flows=["logs"])
     assert err.value.field == "site.postal_code"
     assert "5" in err.value.describe("en")
 
@@ -97,7 +97,7 @@ JSON_TEXT = (DEMO / "handover.json").read_text("utf-8")
 
 # (mistake, old text, new text, expected field, text on the faulty line, word in the message)
 JSON_MISTAKES = [
-    ("bad SMGW ID", '"smgw_id": "EDEM0100000001"', '"smgw_id": "EDEM010000001"',
+    ("bad SMGW ID", '"smgw_id": "ETHE0390000001"', '"smgw_id": "ETHE039000001"',
      "smgw_id", '"smgw_id"', "9 digits"),
     ("server ID with 7 digits", '"server_id": "1DZG0042123440"', '"server_id": "1DZG004212344"',
      "meters[1].server_id", "1DZG004212344", "7 serial digits"),
@@ -147,7 +147,7 @@ def test_json_meter_change_without_old_meter_is_refused():
 
 
 def test_all_problems_of_a_file_are_listed():
-    text = JSON_TEXT.replace("EDEM0100000001", "EDEM01").replace('"12345"', '"1234"')
+    text = JSON_TEXT.replace("ETHE0390000001", "ETHE03").replace('"12345"', '"1234"')
     with pytest.raises(JobFileError) as err:
         parse_work_order_json(text.encode())
     assert {p.field for p in err.value.problems} == {"smgw_id", "site.postal_code"}
@@ -159,7 +159,7 @@ def test_all_problems_of_a_file_are_listed():
 XML_TEXT = (DEMO / "handover.xml").read_text("utf-8")
 
 XML_MISTAKES = [
-    ("bad SMGW ID", "<smgwId>EDEM0100000001</smgwId>", "<smgwId>EDEM010000001</smgwId>",
+    ("bad SMGW ID", "<smgwId>ETHE0390000001</smgwId>", "<smgwId>ETHE039000001</smgwId>",
      "smgwId", "<smgwId>", "9 digits"),
     ("server ID with 7 digits", "<serverId>1DZG0042123440</serverId>",
      "<serverId>1DZG004212344</serverId>", "meters/meter[2]/serverId", "1DZG004212344",

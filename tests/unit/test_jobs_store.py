@@ -53,10 +53,10 @@ def test_round_trip_with_photos_seals_readings_and_runs(tmp_path, store, audit, 
     store.add_seal(job.job_id, Seal.create("DE-4712", "fitted", server_id="1DZG0042123440"))
     store.add_note(job.job_id, "Schlüssel vom Hausmeister geholt.")
     photo = store.add_photo(job.job_id, photo_src, "Alter Zähler")
-    store.record_device(job.job_id, DeviceRecord("gateway", "EDEM0100000001",
+    store.record_device(job.job_id, DeviceRecord("gateway", "ETHE0390000001",
                                                  firmware_version="1.0", firmware_hash="a" * 64))
     store.record_certificate(job.job_id, CertificateRecord.from_certificate(
-        demo_pki["han"].cert, "EDEM0100000001", "han"))
+        demo_pki["han"].cert, "ETHE0390000001", "han"))
     store.close()
 
     reopened = WorkOrderStore(store.path, store.files, audit)

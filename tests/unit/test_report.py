@@ -60,12 +60,12 @@ class Site:
         photo.write_bytes(b"\xff\xd8\xff\xe0" + b"demo photo" * 50)
         self.store.add_photo(job.job_id, photo, "Zählerschrank")
         self.store.record_device(job.job_id, DeviceRecord(
-            "gateway", "EDEM0100000001", vendor="Demo", model="Virtual SMGW",
+            "gateway", "ETHE0390000001", vendor="Demo", model="Virtual SMGW",
             firmware_version="1.2.3", firmware_hash="ab" * 32))
         self.store.record_device(job.job_id, DeviceRecord("meter", "1DZG0042123440",
                                                           role="new"))
         self.store.record_certificate(job.job_id, CertificateRecord.from_certificate(
-            pki["han"].cert, "EDEM0100000001", "han"))
+            pki["han"].cert, "ETHE0390000001", "han"))
 
     def job(self) -> Job:
         return self.store.get(self.job_id)
@@ -92,7 +92,7 @@ def build(site: Site, pki, out: Path, lang: str = "de", **kwargs):
 def test_report_xml_is_valid_and_holds_the_evidence(site, demo_pki, tmp_path):
     paths = build(site, demo_pki, tmp_path / "r")
     root = parse_xml(paths.xml.read_bytes(), schema=SCHEMA)
-    assert root.find(f"{NS}expected/{NS}smgw").get("id") == "EDEM0100000001"
+    assert root.find(f"{NS}expected/{NS}smgw").get("id") == "ETHE0390000001"
     readings = {r.get("serverId"): r.get("value") for r in root.iter(f"{NS}reading")}
     assert readings == {"1EMH0012345678": "4821357.0", "1DZG0042123440": "0.4"}
     assert [s.get("number") for s in root.iter(f"{NS}seal")] == ["DE-4711-0815"]
@@ -116,7 +116,7 @@ def test_pdf_is_produced_in_both_languages(site, demo_pki, tmp_path, lang, words
     paths = build(site, demo_pki, tmp_path / lang, lang=lang, compress_pdf=False)
     data = paths.pdf.read_bytes()
     assert data.startswith(b"%PDF-") and len(data) > 3000
-    assert b"EDEM0100000001" in data
+    assert b"ETHE0390000001" in data
     assert paths.content_sha256.encode() in data  # footer and metadata
     for word in words:
         assert word in data, word
@@ -192,7 +192,7 @@ def test_mismatching_gateway_makes_the_verdict_failed(site, demo_pki, tmp_path):
     paths = build(site, demo_pki, tmp_path / "r")
     assert paths.report.verdict is Verdict.FAILED
     smgw = {c.observed: c.result for c in paths.report.checks if c.name == "smgw_id"}
-    assert smgw == {"EDEM0100000001": CheckResult.OK, "ETHE0300186023": CheckResult.MISMATCH}
+    assert smgw == {"ETHE0390000001": CheckResult.OK, "ETHE0300186023": CheckResult.MISMATCH}
 
 
 def test_cli_verify_exit_codes_and_json(site, demo_pki, tmp_path, capsys):
