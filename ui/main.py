@@ -32,6 +32,7 @@ from app.context import AppContext
 from app.errors import ConfigurationError, SmgwctError, Text
 from app.store.settings import LoadResult, SettingsStore, data_dir
 from ui.i18n import Translations, normalise
+from ui.runtime_guards import GuiThreadCollector, guard_bool_refcounts
 from ui.views.about import StartupSplash
 from ui.views.main_window import EngineFactory, MainWindow, default_engine
 from ui.widgets.status import app_icon
@@ -301,6 +302,10 @@ def run(
     """
     configure_logging()
     app = application()
+    if guard_bool_refcounts():
+        log.info("PySide6 disconnect() steals references of True; True/False protected")
+    collector = GuiThreadCollector(app)
+    collector.start()  # Qt objects in reference cycles die in the GUI thread only
     store = SettingsStore(settings_path)
     loaded = store.load()
     translations = Translations(app)
@@ -327,3 +332,4 @@ def run(
     finally:
         wake.stop()
         signal.signal(signal.SIGINT, previous)
+        collector.stop()

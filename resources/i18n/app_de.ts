@@ -36,6 +36,387 @@
     </message>
 </context>
 <context>
+    <name>GwaSetupDialog</name>
+    <message>
+        <source>Certificates (*.pem *.crt *.cer)</source>
+        <translation>Zertifikate (*.pem *.crt *.cer)</translation>
+    </message>
+    <message>
+        <source>Certificates and keys (*.p12 *.pfx *.pem *.key)</source>
+        <translation>Zertifikate und Schlüssel (*.p12 *.pfx *.pem *.key)</translation>
+    </message>
+    <message>
+        <source>Choose a file</source>
+        <translation>Datei auswählen</translation>
+    </message>
+    <message>
+        <source>Checking the certificates…</source>
+        <translation>Zertifikate werden geprüft…</translation>
+    </message>
+    <message>
+        <source>Set up the GWA link</source>
+        <translation>GWA-Anbindung einrichten</translation>
+    </message>
+    <message>
+        <source>The Gateway Administrator gives you the address of its technician interface, its CA certificate and your technician certificate. Only the file locations are saved in the settings.</source>
+        <translation>Der Gateway-Administrator stellt Ihnen die Adresse seiner Techniker-Schnittstelle, sein CA-Zertifikat und Ihr Techniker-Zertifikat bereit. In den Einstellungen werden nur die Speicherorte der Dateien abgelegt.</translation>
+    </message>
+    <message>
+        <source>GWA URL:</source>
+        <translation>GWA-URL:</translation>
+    </message>
+    <message>
+        <source>CA certificate:</source>
+        <translation>CA-Zertifikat:</translation>
+    </message>
+    <message>
+        <source>Technician certificate:</source>
+        <translation>Techniker-Zertifikat:</translation>
+    </message>
+    <message>
+        <source>Private key:</source>
+        <translation>Privater Schlüssel:</translation>
+    </message>
+    <message>
+        <source>Password:</source>
+        <translation>Passwort:</translation>
+    </message>
+    <message>
+        <source>Browse…</source>
+        <translation>Durchsuchen…</translation>
+    </message>
+    <message>
+        <source>PEM file of the GWA&apos;s certificate authority</source>
+        <translation>PEM-Datei der Zertifizierungsstelle des GWA</translation>
+    </message>
+    <message>
+        <source>PKCS#12 (.p12/.pfx) or PEM</source>
+        <translation>PKCS#12 (.p12/.pfx) oder PEM</translation>
+    </message>
+    <message>
+        <source>only for a PEM certificate without its key</source>
+        <translation>nur bei einem PEM-Zertifikat ohne Schlüssel</translation>
+    </message>
+    <message>
+        <source>only if the certificate is protected</source>
+        <translation>nur bei geschütztem Zertifikat</translation>
+    </message>
+    <message>
+        <source>Save the password in the keyring</source>
+        <translation>Passwort im Schlüsselbund speichern</translation>
+    </message>
+    <message>
+        <source>No secure keyring is available on this computer: the password is not saved and will be asked at every start.</source>
+        <translation>Auf diesem Rechner ist kein sicherer Schlüsselbund verfügbar: Das Passwort wird nicht gespeichert und bei jedem Start erfragt.</translation>
+    </message>
+    <message>
+        <source>The password is kept only in the operating system&apos;s keyring, never in the settings.</source>
+        <translation>Das Passwort wird nur im Schlüsselbund des Betriebssystems abgelegt, nie in den Einstellungen.</translation>
+    </message>
+    <message>
+        <source>Check and apply</source>
+        <translation>Prüfen und übernehmen</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>Abbrechen</translation>
+    </message>
+</context>
+<context>
+    <name>HanLogsView</name>
+    <message>
+        <source>Export the log as CSV</source>
+        <translation>Log als CSV exportieren</translation>
+    </message>
+    <message>
+        <source>Export the log as XML</source>
+        <translation>Log als XML exportieren</translation>
+    </message>
+    <message>
+        <source>CSV for Excel (*.csv)</source>
+        <translation>CSV für Excel (*.csv)</translation>
+    </message>
+    <message>
+        <source>XML (*.xml)</source>
+        <translation>XML (*.xml)</translation>
+    </message>
+    <message>
+        <source>Exporting {0} entries…</source>
+        <translation>{0} Einträge werden exportiert…</translation>
+    </message>
+    <message>
+        <source>{0} entries exported to {1}</source>
+        <translation>{0} Einträge exportiert nach {1}</translation>
+    </message>
+    <message>
+        <source>Gateway logs</source>
+        <translation>Logs des Gateways</translation>
+    </message>
+    <message>
+        <source>&amp;Log:</source>
+        <translation>&amp;Log:</translation>
+    </message>
+    <message>
+        <source>System log (service technician)</source>
+        <translation>Systemlog (Servicetechniker)</translation>
+    </message>
+    <message>
+        <source>Consumer log</source>
+        <translation>Letztverbraucher-Log</translation>
+    </message>
+    <message>
+        <source>Search message, event, subject…</source>
+        <translation>Meldung, Ereignis, Subjekt suchen…</translation>
+    </message>
+    <message>
+        <source>From</source>
+        <translation>Von</translation>
+    </message>
+    <message>
+        <source>To</source>
+        <translation>Bis</translation>
+    </message>
+    <message>
+        <source>Index:</source>
+        <translation>Index:</translation>
+    </message>
+    <message>
+        <source>Reset filter</source>
+        <translation>Filter zurücksetzen</translation>
+    </message>
+    <message>
+        <source>◀ Previous</source>
+        <translation>◀ Zurück</translation>
+    </message>
+    <message>
+        <source>Next ▶</source>
+        <translation>Weiter ▶</translation>
+    </message>
+    <message>
+        <source>Export CSV…</source>
+        <translation>CSV exportieren…</translation>
+    </message>
+    <message>
+        <source>UTF-8 with BOM and semicolons, for German Excel</source>
+        <translation>UTF-8 mit BOM und Semikolon, für deutsches Excel</translation>
+    </message>
+    <message>
+        <source>Export XML…</source>
+        <translation>XML exportieren…</translation>
+    </message>
+    <message>
+        <source>XML checked against log-export.xsd</source>
+        <translation>XML, geprüft gegen log-export.xsd</translation>
+    </message>
+    <message>
+        <source>Index</source>
+        <translation>Index</translation>
+    </message>
+    <message>
+        <source>Time</source>
+        <translation>Zeit</translation>
+    </message>
+    <message>
+        <source>Level</source>
+        <translation>Stufe</translation>
+    </message>
+    <message>
+        <source>Event</source>
+        <translation>Ereignis</translation>
+    </message>
+    <message>
+        <source>Subject / user</source>
+        <translation>Subjekt / Benutzer</translation>
+    </message>
+    <message>
+        <source>Message</source>
+        <translation>Meldung</translation>
+    </message>
+    <message>
+        <source>No log loaded: run the flow “Read logs”.</source>
+        <translation>Kein Log geladen: Führen Sie den Ablauf „Logs abfragen“ aus.</translation>
+    </message>
+    <message>
+        <source>Page {0} of {1} · {2} of {3} entries</source>
+        <translation>Seite {0} von {1} · {2} von {3} Einträgen</translation>
+    </message>
+    <message>
+        <source>{0}, read {1}</source>
+        <translation>{0}, gelesen am {1}</translation>
+    </message>
+</context>
+<context>
+    <name>HanTechnicalView</name>
+    <message>
+        <source>Technical data of the gateway</source>
+        <translation>Technische Gerätedaten</translation>
+    </message>
+    <message>
+        <source>Run the flow “Read technical data” to see the gateway here.</source>
+        <translation>Führen Sie den Ablauf „Technische Gerätedaten abfragen“ aus, um das Gateway hier zu sehen.</translation>
+    </message>
+    <message>
+        <source>Assessment</source>
+        <translation>Bewertung</translation>
+    </message>
+    <message>
+        <source>Identity</source>
+        <translation>Identität</translation>
+    </message>
+    <message>
+        <source>Vendor:</source>
+        <translation>Hersteller:</translation>
+    </message>
+    <message>
+        <source>SMGW ID:</source>
+        <translation>SMGW-ID:</translation>
+    </message>
+    <message>
+        <source>Interface:</source>
+        <translation>Schnittstelle:</translation>
+    </message>
+    <message>
+        <source>Account:</source>
+        <translation>Konto:</translation>
+    </message>
+    <message>
+        <source>Operating state</source>
+        <translation>Betriebszustand</translation>
+    </message>
+    <message>
+        <source>Code:</source>
+        <translation>Code:</translation>
+    </message>
+    <message>
+        <source>Meaning:</source>
+        <translation>Bedeutung:</translation>
+    </message>
+    <message>
+        <source>Clock</source>
+        <translation>Uhrzeit</translation>
+    </message>
+    <message>
+        <source>Gateway:</source>
+        <translation>Gateway:</translation>
+    </message>
+    <message>
+        <source>Laptop:</source>
+        <translation>Laptop:</translation>
+    </message>
+    <message>
+        <source>Deviation:</source>
+        <translation>Abweichung:</translation>
+    </message>
+    <message>
+        <source>Firmware</source>
+        <translation>Firmware</translation>
+    </message>
+    <message>
+        <source>Component</source>
+        <translation>Komponente</translation>
+    </message>
+    <message>
+        <source>Version</source>
+        <translation>Version</translation>
+    </message>
+    <message>
+        <source>SHA-256 hash</source>
+        <translation>SHA-256-Prüfsumme</translation>
+    </message>
+    <message>
+        <source>Certificates</source>
+        <translation>Zertifikate</translation>
+    </message>
+    <message>
+        <source>Certificate</source>
+        <translation>Zertifikat</translation>
+    </message>
+    <message>
+        <source>Subject</source>
+        <translation>Inhaber</translation>
+    </message>
+    <message>
+        <source>Valid until</source>
+        <translation>Gültig bis</translation>
+    </message>
+    <message>
+        <source>SHA-256 fingerprint</source>
+        <translation>SHA-256-Fingerabdruck</translation>
+    </message>
+    <message>
+        <source>LMN meters</source>
+        <translation>LMN-Zähler</translation>
+    </message>
+    <message>
+        <source>Server ID</source>
+        <translation>Server-ID</translation>
+    </message>
+    <message>
+        <source>Evaluation profiles</source>
+        <translation>Auswerteprofile</translation>
+    </message>
+    <message>
+        <source>OBIS code</source>
+        <translation>OBIS-Kennzahl</translation>
+    </message>
+    <message>
+        <source>Last value</source>
+        <translation>Letzter Wert</translation>
+    </message>
+    <message>
+        <source>HAN, API version {0}</source>
+        <translation>HAN, API-Version {0}</translation>
+    </message>
+    <message>
+        <source>HAN</source>
+        <translation>HAN</translation>
+    </message>
+    <message>
+        <source>{0} s</source>
+        <translation>{0} s</translation>
+    </message>
+    <message>
+        <source>OK</source>
+        <translation>OK</translation>
+    </message>
+    <message>
+        <source>Note</source>
+        <translation>Hinweis</translation>
+    </message>
+    <message>
+        <source>Warning</source>
+        <translation>Warnung</translation>
+    </message>
+    <message>
+        <source>Error</source>
+        <translation>Fehler</translation>
+    </message>
+    <message>
+        <source>(Gütesiegel)</source>
+        <translation>(Gütesiegel)</translation>
+    </message>
+    <message>
+        <source>(operational)</source>
+        <translation>(Wirkzertifikat)</translation>
+    </message>
+    <message>
+        <source>Issuer: {0}</source>
+        <translation>Aussteller: {0}</translation>
+    </message>
+    <message>
+        <source>expired</source>
+        <translation>abgelaufen</translation>
+    </message>
+    <message>
+        <source>expires in {0} days</source>
+        <translation>läuft in {0} Tagen ab</translation>
+    </message>
+    <message>
+        <source>not readable with this account</source>
+        <translation>mit diesem Konto nicht lesbar</translation>
+    </message>
+</context>
+<context>
     <name>LinkCard</name>
     <message>
         <source>Not checked</source>
@@ -125,6 +506,18 @@
         <translation>&amp;Protokollmitschnitt</translation>
     </message>
     <message>
+        <source>Read meter &amp;optically</source>
+        <translation>Zähler &amp;optisch auslesen</translation>
+    </message>
+    <message>
+        <source>&amp;Settings</source>
+        <translation>&amp;Einstellungen</translation>
+    </message>
+    <message>
+        <source>Set up the &amp;GWA link…</source>
+        <translation>&amp;GWA-Anbindung einrichten…</translation>
+    </message>
+    <message>
         <source>&amp;Language</source>
         <translation>&amp;Sprache</translation>
     </message>
@@ -165,6 +558,10 @@
         <translation>Bereit</translation>
     </message>
     <message>
+        <source>GWA link set up: {url}. Run the connection check to test it.</source>
+        <translation>GWA-Anbindung eingerichtet: {url}. Prüfen Sie sie mit dem Verbindungstest.</translation>
+    </message>
+    <message>
         <source>Settings were reset</source>
         <translation>Einstellungen zurückgesetzt</translation>
     </message>
@@ -178,10 +575,122 @@
     </message>
 </context>
 <context>
+    <name>OpticalReadView</name>
+    <message>
+        <source>likely a read head</source>
+        <extracomment>registers that belong to the identity card, not to the register table</extracomment>
+        <translation>vermutlich ein Lesekopf</translation>
+    </message>
+    <message>
+        <source>Telegrams: {0}   valid: {1}   damaged: {2}   noise bytes: {3}</source>
+        <translation>Telegramme: {0}   gültig: {1}   beschädigt: {2}   Störbytes: {3}</translation>
+    </message>
+    <message>
+        <source>Reading live: the values update with every telegram.</source>
+        <translation>Live-Auslesung: Die Werte werden mit jedem Telegramm aktualisiert.</translation>
+    </message>
+    <message>
+        <source>No read head port is set up. Connect the read head and press Refresh, or enter a URL such as socket://127.0.0.1:7001.</source>
+        <translation>Für den Lesekopf ist kein Anschluss eingerichtet. Schließen Sie den Lesekopf an und drücken Sie „Aktualisieren“, oder geben Sie eine URL wie socket://127.0.0.1:7001 ein.</translation>
+    </message>
+    <message>
+        <source>Put the read head on the meter&apos;s optical interface and press Start.</source>
+        <translation>Setzen Sie den Lesekopf auf die optische Schnittstelle des Zählers und drücken Sie „Start“.</translation>
+    </message>
+    <message>
+        <source>Read meter optically</source>
+        <translation>Zähler optisch auslesen</translation>
+    </message>
+    <message>
+        <source>&amp;Port:</source>
+        <translation>&amp;Anschluss:</translation>
+    </message>
+    <message>
+        <source>Serial port of the read head, or a URL such as socket://127.0.0.1:7001</source>
+        <translation>Serieller Anschluss des Lesekopfs oder eine URL wie socket://127.0.0.1:7001</translation>
+    </message>
+    <message>
+        <source>Refresh</source>
+        <translation>Aktualisieren</translation>
+    </message>
+    <message>
+        <source>List the serial ports again</source>
+        <translation>Serielle Anschlüsse neu auflisten</translation>
+    </message>
+    <message>
+        <source>P&amp;rotocol:</source>
+        <translation>P&amp;rotokoll:</translation>
+    </message>
+    <message>
+        <source>Automatic</source>
+        <translation>Automatisch</translation>
+    </message>
+    <message>
+        <source>SML (9600 Bd)</source>
+        <translation>SML (9600 Bd)</translation>
+    </message>
+    <message>
+        <source>IEC 62056-21</source>
+        <translation>IEC 62056-21</translation>
+    </message>
+    <message>
+        <source>Start</source>
+        <translation>Start</translation>
+    </message>
+    <message>
+        <source>Stop</source>
+        <translation>Stopp</translation>
+    </message>
+    <message>
+        <source>Meter identity</source>
+        <translation>Zähleridentität</translation>
+    </message>
+    <message>
+        <source>Server ID:</source>
+        <translation>Server-ID:</translation>
+    </message>
+    <message>
+        <source>Server ID (hex):</source>
+        <translation>Server-ID (hex):</translation>
+    </message>
+    <message>
+        <source>Manufacturer:</source>
+        <translation>Hersteller:</translation>
+    </message>
+    <message>
+        <source>Public key (SHA-256):</source>
+        <translation>Öffentlicher Schlüssel (SHA-256):</translation>
+    </message>
+    <message>
+        <source>Protocol:</source>
+        <translation>Protokoll:</translation>
+    </message>
+    <message>
+        <source>OBIS code</source>
+        <translation>OBIS-Kennzahl</translation>
+    </message>
+    <message>
+        <source>Description</source>
+        <translation>Bezeichnung</translation>
+    </message>
+    <message>
+        <source>Value</source>
+        <translation>Wert</translation>
+    </message>
+    <message>
+        <source>Unit</source>
+        <translation>Einheit</translation>
+    </message>
+    <message>
+        <source>Copy to clipboard</source>
+        <translation>In die Zwischenablage kopieren</translation>
+    </message>
+</context>
+<context>
     <name>PromptDialog</name>
     <message>
         <source>Please choose one of the options.</source>
-        <extracomment>up to this many options are shown as radio buttons, more as a list</extracomment>
+        <extracomment>up to this many options are shown as radio buttons, more as a list pairs of hex digits per line of a fingerprint block (SHA-256: two lines of 16)</extracomment>
         <translation>Bitte wählen Sie eine der Möglichkeiten.</translation>
     </message>
     <message>
@@ -311,6 +820,13 @@
     <message>
         <source>Protocol lines of the running flow appear here.</source>
         <translation>Hier erscheinen die Protokollzeilen des laufenden Ablaufs.</translation>
+    </message>
+</context>
+<context>
+    <name>Workspace</name>
+    <message>
+        <source>Flow</source>
+        <translation>Ablauf</translation>
     </message>
 </context>
 </TS>

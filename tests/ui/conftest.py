@@ -1,4 +1,10 @@
-"""Fixtures of the GUI tests: one qasync loop per test, translations, windows, fake flows."""
+"""Fixtures of the GUI tests: one qasync loop per test, translations, windows, fake flows.
+
+As in :func:`ui.main.run`, Python's cyclic garbage collector runs only in the GUI thread
+(:class:`ui.runtime_guards.GuiThreadCollector`): every test closes a qasync loop, and a closed
+loop's timer object that the collector frees in a worker thread (the optical link's reader, an
+``asyncio.to_thread`` worker) crashes the process.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import PySide6  # noqa: E402,F401  (before qasync)
 import qasync  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.context import AppContext, HanTarget  # noqa: E402
@@ -22,9 +29,29 @@ from app.processes.interaction import UserInteraction  # noqa: E402
 from app.store.audit import AuditLog  # noqa: E402
 from app.store.db import JobStore  # noqa: E402
 from ui.i18n import Translations  # noqa: E402
+from ui.runtime_guards import GuiThreadCollector, guard_bool_refcounts  # noqa: E402
 from ui.views.main_window import MainWindow  # noqa: E402
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _bool_refcounts() -> None:
+    """The same protection of True/False as the application has (see ui.runtime_guards)."""
+    guard_bool_refcounts()
+
+
+@pytest.fixture(autouse=True)
+def _gc_in_gui_thread(qapp: QApplication) -> Iterator[GuiThreadCollector]:
+    """Collect garbage only in the GUI thread during the test and once more after it, when the
+    closed widgets have been deleted (pytest-qt closes them before fixtures are torn down)."""
+    collector = GuiThreadCollector()
+    collector.start()
+    yield collector
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    collector.stop()
+    collector.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 @pytest.fixture
@@ -111,3 +138,28 @@ def make_window(
         if window.bridge.running:
             window.bridge.cancel()
         loop.run_until_complete(window.shutdown())
+
+
+@pytest.fixture
+def demo(run: Runner, tmp_path: Path) -> Iterator[Any]:
+    """The embedded default on loopback, with the demo meters on its optical target.
+
+    While the embedded default does not start the scenario's virtual meters itself, the fixture
+    starts them and points ``context.optical`` at the first one, as the demo does.
+    """
+    from app.context import OpticalTarget
+    from app.sim.embedded import EmbeddedDefault
+    from app.sim.meter import start_demo_meters
+
+    embedded = EmbeddedDefault(data_dir=tmp_path / "demo")
+    run(embedded.start())
+    meters: list[Any] = []
+    try:
+        if embedded.context.optical is None:
+            meters = run(start_demo_meters(embedded.scenario_name))
+            embedded.context.optical = OpticalTarget(port=meters[0].url)
+        yield embedded
+    finally:
+        for meter in meters:
+            run(meter.stop())
+        run(embedded.stop())

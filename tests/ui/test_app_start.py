@@ -150,10 +150,6 @@ def test_demo_on_a_busy_port_says_so(qapp, settings_file, capsys, tmp_path, monk
     """The real embedded default, its HAN port already taken by another program."""
     import socket
 
-    from tests.ui.test_screenshots import _real_demo_available
-
-    if not _real_demo_available():
-        pytest.skip("the embedded default is not complete in this tree")
     from app.cli.demo import demo_context_factory
 
     monkeypatch.setenv("SMGWCT_DATA_DIR", str(tmp_path / "data"))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QDateTime, QTranslator
+from PySide6.QtCore import QCoreApplication, QDateTime
 from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QWidget
 
 from app.processes.engine import Engine, Flow, RunResult
@@ -24,15 +24,17 @@ from app.store.audit import AuditLog
 from app.store.db import JobStore
 from app.transports.han.base import LogKind
 from tests.ui.conftest import SCREENSHOTS
+from tools import i18n as i18n_tool
 from ui.views.han_logs_view import PAGE_SIZE, HanLogsView
 from ui.views.han_technical_view import HanTechnicalView
 
-#: German texts of the two views (the same entries belong into resources/i18n/app_de.ts)
+#: German texts of the two views, as resources/i18n/app_de.ts must have them
 GERMAN = {
     "HanTechnicalView": {
         "Technical data of the gateway": "Technische Gerätedaten",
         "Run the flow “Read technical data” to see the gateway here.":
-            "Führen Sie „Technische Gerätedaten abfragen“ aus, um das Gateway hier zu sehen.",
+            "Führen Sie den Ablauf „Technische Gerätedaten abfragen“ aus, um das Gateway hier "
+            "zu sehen.",
         "Assessment": "Bewertung",
         "Identity": "Identität",
         "Vendor:": "Hersteller:",
@@ -98,11 +100,11 @@ GERMAN = {
         "Subject / user": "Subjekt / Benutzer",
         "Message": "Meldung",
         "No log loaded: run the flow “Read logs”.":
-            "Kein Log geladen: führen Sie „Logs abfragen“ aus.",
+            "Kein Log geladen: Führen Sie den Ablauf „Logs abfragen“ aus.",
         "Page {0} of {1} · {2} of {3} entries": "Seite {0} von {1} · {2} von {3} Einträgen",
         "Exporting {0} entries…": "{0} Einträge werden exportiert…",
         "{0} entries exported to {1}": "{0} Einträge exportiert nach {1}",
-        "{0}, read {1}": "{0}, gelesen {1}",
+        "{0}, read {1}": "{0}, gelesen am {1}",
         "Export the log as CSV": "Log als CSV exportieren",
         "Export the log as XML": "Log als XML exportieren",
         "CSV for Excel (*.csv)": "CSV für Excel (*.csv)",
@@ -111,31 +113,25 @@ GERMAN = {
 }
 
 
-class _ViewsGerman(QTranslator):
-    """Supplies the views' German texts while the shared catalogue does not have them yet."""
-
-    def translate(self, context, source, disambiguation=None, n=-1):  # noqa: ANN001
-        return GERMAN.get(context, {}).get(source)
-
-    def isEmpty(self) -> bool:  # noqa: N802 (Qt override)
-        return False
-
-
 @pytest.fixture
-def german(app: QApplication, translations) -> Iterator[Callable[[str], None]]:
-    overlay = _ViewsGerman(app)
+def german(app: QApplication, translations) -> Callable[[str], None]:
+    """Switch the UI language (``"de"`` or ``"en"``)."""
 
     def switch(lang: str) -> None:
         translations.apply(lang)
-        missing = QCoreApplication.translate("HanLogsView", "Gateway logs") == "Gateway logs"
-        if lang == "de" and missing:
-            app.installTranslator(overlay)
-        else:
-            app.removeTranslator(overlay)
         app.processEvents()
 
-    yield switch
-    app.removeTranslator(overlay)
+    return switch
+
+
+def test_the_catalogue_has_the_views_german_texts(translations):
+    messages = {(m.context, m.source): m for m in i18n_tool.read_ts(i18n_tool.ts_path("de"))}
+    translations.apply("de")
+    for context, texts in GERMAN.items():
+        for source, german in texts.items():
+            message = messages[(context, source)]
+            assert message.finished and message.translation == german, (context, source)
+            assert QCoreApplication.translate(context, source) == german
 
 
 @pytest.fixture

@@ -8,17 +8,18 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from PySide6.QtCore import QCoreApplication, Qt, QTranslator
+from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QWidget
 
 from app.sim.meter import MeterFaults, MeterProfile, VirtualMeter
 from tests.ui.conftest import SCREENSHOTS
+from tools import i18n as i18n_tool
 from ui.views.optical_view import OpticalReadView
 
 KEY = bytes(range(100, 148))
 
-#: German texts of the view (the same entries belong into resources/i18n/app_de.ts)
+#: German texts of the view, as resources/i18n/app_de.ts must have them
 GERMAN = {
     "Read meter optically": "Zähler optisch auslesen",
     "&Port:": "&Anschluss:",
@@ -46,39 +47,34 @@ GERMAN = {
     "Telegrams: {0}   valid: {1}   damaged: {2}   noise bytes: {3}":
         "Telegramme: {0}   gültig: {1}   beschädigt: {2}   Störbytes: {3}",
     "Put the read head on the meter's optical interface and press Start.":
-        "Lesekopf auf die optische Schnittstelle des Zählers setzen und „Start“ drücken.",
+        "Setzen Sie den Lesekopf auf die optische Schnittstelle des Zählers und drücken Sie "
+        "„Start“.",
     "likely a read head": "vermutlich ein Lesekopf",
     "Reading live: the values update with every telegram.":
-        "Liest laufend: die Werte werden mit jedem Telegramm aktualisiert.",
+        "Live-Auslesung: Die Werte werden mit jedem Telegramm aktualisiert.",
 }
 
 
-class _ViewGerman(QTranslator):
-    """Supplies the view's German texts while the shared catalogue does not have them yet."""
-
-    def translate(self, context, source, disambiguation=None, n=-1):  # noqa: ANN001
-        if context == "OpticalReadView":
-            return GERMAN.get(source)
-        return None
-
-    def isEmpty(self) -> bool:  # noqa: N802 (Qt override)
-        return False
-
-
 @pytest.fixture
-def german(app: QApplication, translations) -> Iterator[Callable[[bool], None]]:
-    overlay = _ViewGerman(app)
+def german(app: QApplication, translations) -> Callable[[bool], None]:
+    """Switch the UI language: German (``True``) or English."""
 
     def switch(on: bool) -> None:
         translations.apply("de" if on else "en")
-        if on and QCoreApplication.translate("OpticalReadView", "Refresh") == "Refresh":
-            app.installTranslator(overlay)
-        else:
-            app.removeTranslator(overlay)
         app.processEvents()
 
-    yield switch
-    app.removeTranslator(overlay)
+    return switch
+
+
+def test_the_catalogue_has_the_views_german_texts(translations):
+    messages = {m.source: m for m in i18n_tool.read_ts(i18n_tool.ts_path("de"))
+                if m.context == "OpticalReadView"}
+    assert set(GERMAN) <= set(messages)
+    for source, german in GERMAN.items():
+        assert messages[source].finished and messages[source].translation == german, source
+    translations.apply("de")
+    for source, german in GERMAN.items():
+        assert QCoreApplication.translate("OpticalReadView", source) == german
 
 
 def until(run, condition: Callable[[], bool], timeout: float = 8.0) -> None:
@@ -160,7 +156,7 @@ def test_reads_the_virtual_meter_live_and_stops(qtbot, run, meter, german):
     assert view.counters.text().startswith("Telegramme: ")
     assert "beschädigt: 0" in view.counters.text() and "Störbytes: 0" in view.counters.text()
     assert view.copy_button.isEnabled()
-    assert view.hint.text().startswith("Liest laufend")
+    assert view.hint.text().startswith("Live-Auslesung")
 
     view.copy_to_clipboard()
     copied = QGuiApplication.clipboard().text()

@@ -1,8 +1,8 @@
 """Screenshots of the main window in German and English, and no clipped text in them.
 
-The window is shown at its default size after a connection test ran: against the embedded
-default when it is available in this tree, else against a fake context and flow. The PNGs go
-to ``screenshots/`` (git-ignored) for a human to look at.
+The window is shown at its default size after a connection test ran against the embedded
+default, and after a failed (fake) flow. The PNGs go to ``screenshots/`` (git-ignored) for a
+human to look at.
 """
 
 from __future__ import annotations
@@ -10,28 +10,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from PySide6.QtCore import QRect, Qt
-from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QTableView, QWidget
+from PySide6.QtWidgets import QApplication
 
 from app.context import AppContext, GwaTarget, HanTarget, Link, LinkState
-from app.errors import SmgwctError, Text
+from app.errors import Text
 from tests.ui.conftest import SCREENSHOTS
-from tests.ui.helpers import fake_flow
-from ui.models.steps import StepModel
+from tests.ui.helpers import answer_prompts, clipped_widgets, fake_flow
 from ui.views.main_window import DEFAULT_SIZE, MainWindow
-
-
-def _real_demo_available() -> bool:
-    """The embedded default and the connection test exist in this tree."""
-    try:
-        from app.processes.flows.connection_test import CONNECTION_TEST  # noqa: F401
-        from app.sim.embedded import EmbeddedDefault  # noqa: F401
-        from app.sim.smgw import Scenario, start_han_server  # noqa: F401
-
-        Scenario.load("default")
-    except (ImportError, SmgwctError):
-        return False
-    return True
 
 
 def _fake_demo_context(tmp_path) -> AppContext:
@@ -51,107 +36,42 @@ def _fake_demo_context(tmp_path) -> AppContext:
     return ctx
 
 
-def _wrapped_cells(table: QTableView, column: int, name: str) -> list[str]:
-    """Cells of a word-wrapped column whose text needs more height than the row has."""
-    problems = []
-    metrics = table.fontMetrics()
-    width = table.columnWidth(column) - 8  # the item's margins
-    for row in range(table.model().rowCount()):
-        text = str(table.model().index(row, column).data() or "")
-        needed = metrics.boundingRect(
-            QRect(0, 0, width, 10_000), Qt.TextFlag.TextWordWrap, text
-        )
-        if needed.width() > width or needed.height() + 4 > table.rowHeight(row):
-            problems.append(f"{name} row {row}: {text!r} needs {needed.width()}x"
-                            f"{needed.height()}, has {width}x{table.rowHeight(row)}")
-    return problems
-
-
-def clipped_widgets(window: QWidget) -> list[str]:
-    """Labels and buttons whose text needs more room than they got (visible ones only)."""
-    problems = []
-    for widget in window.findChildren(QWidget):
-        if not widget.isVisibleTo(window) or widget.width() == 0:
-            continue
-        name = f"{type(widget).__name__} {widget.objectName()!r}"
-        if isinstance(widget, QLabel) and widget.text():
-            if widget.wordWrap():
-                needed = widget.heightForWidth(widget.width())
-                if needed > widget.height() + 1:
-                    problems.append(f"{name} {widget.text()!r}: height {widget.height()} < "
-                                    f"{needed}")
-                continue
-            if widget.sizeHint().width() > widget.width():
-                problems.append(f"{name} {widget.text()!r}: width {widget.width()} < "
-                                f"{widget.sizeHint().width()}")
-        elif isinstance(widget, QAbstractButton) and widget.text():
-            if widget.sizeHint().width() > widget.width():
-                problems.append(f"{name} {widget.text()!r}: width {widget.width()} < "
-                                f"{widget.sizeHint().width()}")
-        elif isinstance(widget, QTableView) and widget.model() is not None:
-            model = widget.model()
-            header = widget.horizontalHeader()
-            for column in range(model.columnCount()):
-                if widget.isColumnHidden(column):
-                    continue
-                width = widget.columnWidth(column)
-                if header.sectionSizeHint(column) > width:
-                    problems.append(f"{name} header {column}: {width} < "
-                                    f"{header.sectionSizeHint(column)}")
-                if column == StepModel.MESSAGE:  # wraps: every line must fit the row
-                    problems += _wrapped_cells(widget, column, name)
-                elif column != StepModel.PROGRESS and widget.sizeHintForColumn(column) > width:
-                    problems.append(f"{name} column {column}: {width} < "
-                                    f"{widget.sizeHintForColumn(column)}")
-    return problems
-
-
 @pytest.mark.parametrize("lang", ["de", "en"])
-def test_screenshot_without_clipped_text(make_window, translations, tmp_path, run, lang):
+def test_screenshot_without_clipped_text(make_window, translations, demo, run, lang):
+    """The main window after a green connection check against the embedded default (the
+    pictures of the README, docs/images/main-window-{de,en}.png, are taken from these)."""
+    from app.processes.flows import registry
+    from app.processes.flows.connection_test import CONNECTION_TEST
+
     translations.apply(lang)
-    real = _real_demo_available()
-    embedded = None
-    if real:
-        from app.processes.flows.connection_test import CONNECTION_TEST
-        from app.sim.embedded import EmbeddedDefault
+    window: MainWindow = make_window(demo.context, registry(), demo=True)
+    window.trace_action.setChecked(True)
+    window.show()
+    # the technician trusts the demo gateway's certificate on first contact, as on site
+    seen = answer_prompts(window)
 
-        embedded = EmbeddedDefault(data_dir=tmp_path / "demo")
-        run(embedded.start())
-        context, flows = embedded.context, [CONNECTION_TEST]
-    else:
-        context, flows = _fake_demo_context(tmp_path), [fake_flow()]
-    try:
-        window: MainWindow = make_window(context, flows, demo=True)
-        window.trace_action.setChecked(True)
-        window.show()
-        # the technician trusts the demo gateway's certificate on first contact
-        window.interaction.prompt_opened.connect(
-            lambda dialog: dialog.yes_button.click() if dialog.request.kind == "confirm" else None
-        )
+    async def scenario():
+        return await window.start_flow(CONNECTION_TEST)
 
-        async def scenario():
-            return await window.start_flow(flows[0])
-
-        result = run(scenario())
-        assert result.succeeded, result.error
-        run(asyncio.sleep(0.1))
-        QApplication.processEvents()
-        assert window.size() == DEFAULT_SIZE
-        SCREENSHOTS.mkdir(exist_ok=True)
-        target = SCREENSHOTS / f"main-window-{lang}.png"
-        assert window.grab().save(str(target))
-        assert target.stat().st_size > 10_000
-        assert clipped_widgets(window) == []
-        assert window.demo_badge.isVisible()
-        outcome = {"de": "Erfolgreich", "en": "Succeeded"}[lang]
-        assert window.step_view.outcome.text() == outcome
-        for link in (Link.HAN, Link.GWA):  # both peers reached, fingerprints shown
-            card = window.connections.cards[link]
-            assert card.badge.property("state") == "connected"
-            assert card.fingerprint.toolTip().startswith("SHA-256: ")
-    finally:
-        if embedded is not None:
-            run(embedded.stop())
+    result = run(scenario())
+    assert result.succeeded, result.error
+    assert [d.request.prompt.en for d in seen] == ["Trust this gateway certificate?"]
+    run(asyncio.sleep(0.1))
+    QApplication.processEvents()
+    assert window.size() == DEFAULT_SIZE
+    SCREENSHOTS.mkdir(exist_ok=True)
+    target = SCREENSHOTS / f"main-window-{lang}.png"
+    assert window.grab().save(str(target))
+    assert target.stat().st_size > 10_000
+    assert clipped_widgets(window) == []
+    assert window.demo_badge.isVisible()
+    outcome = {"de": "Erfolgreich", "en": "Succeeded"}[lang]
+    assert window.step_view.outcome.text() == outcome
+    for link in (Link.HAN, Link.GWA):  # both peers reached, fingerprints shown
+        card = window.connections.cards[link]
+        assert card.badge.property("state") == "connected"
+        assert card.fingerprint.toolTip().startswith("SHA-256: ")
+    assert window.connections.cards[Link.OPTICAL].target.text() == demo.context.optical.port
 
 
 @pytest.mark.parametrize("lang", ["de", "en"])

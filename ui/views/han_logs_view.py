@@ -138,7 +138,8 @@ class HanLogsView(QWidget):
         self.snapshots: dict[LogKind, LogSnapshot] = {}
         self.filtered: list[LogEntry] = []
         self.page = 0
-        self._save_path = save_path or self._ask_path
+        self._save_path = save_path
+        self.save_dialog: QFileDialog | None = None
         self._status: tuple[str, tuple[Any, ...]] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -368,7 +369,10 @@ class HanLogsView(QWidget):
 
     # export -----------------------------------------------------------------------------------
 
-    def _ask_path(self, fmt: str) -> str | None:
+    def ask_path(self, fmt: str) -> QFileDialog:
+        """A non-modal save dialog; choosing a file starts the export."""
+        if self.save_dialog is not None:
+            self.save_dialog.close()
         snapshot = self.snapshots.get(self.kind)
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M")
         name = f"{(snapshot.smgw_id if snapshot else None) or 'smgw'}-{self.kind.value}-" \
@@ -376,14 +380,31 @@ class HanLogsView(QWidget):
         caption = self.tr("Export the log as CSV") if fmt == "csv" else \
             self.tr("Export the log as XML")
         pattern = self.tr("CSV for Excel (*.csv)") if fmt == "csv" else self.tr("XML (*.xml)")
-        path, _selected = QFileDialog.getSaveFileName(self, caption, name, pattern)
-        return path or None
+        dialog = QFileDialog(self, caption, name, pattern)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix(fmt)
+        dialog.fileSelected.connect(lambda path: self._export_in_task(path, fmt))
+        dialog.finished.connect(lambda _result: self._save_dialog_closed(dialog))
+        self.save_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _save_dialog_closed(self, dialog: QFileDialog) -> None:
+        if self.save_dialog is dialog:
+            self.save_dialog = None
+        dialog.deleteLater()
 
     def start_export(self, fmt: str) -> asyncio.Task[Path | None] | None:
-        """Ask where to, then export the filtered entries in a worker thread."""
-        path = self._save_path(fmt)
-        if not path:
+        """Export the filtered entries in a worker thread: to ``save_path(fmt)`` when the view
+        was given one (returns the task), else after the technician chose a file in a
+        non-modal save dialog (returns ``None``; the export starts from the dialog)."""
+        if self._save_path is None:
+            self.ask_path(fmt)
             return None
+        path = self._save_path(fmt)
+        return self._export_in_task(path, fmt) if path else None
+
+    def _export_in_task(self, path: str, fmt: str) -> asyncio.Task[Path | None]:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:

@@ -168,6 +168,9 @@ class HanTechnicalView(QWidget):
         grid.addWidget(self.clock_box, 0, 2)
         for column in range(3):
             grid.setColumnStretch(column, 1)
+        for box in (self.findings_box, self.identity_box, self.state_box, self.clock_box,
+                    self.firmware_box, self.certificates_box, self.meters_box):
+            box.setProperty("card", True)  # drawn as cards by the window's style sheet
         inner = QVBoxLayout(content)
         inner.addWidget(self.findings_box)
         inner.addLayout(grid)

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.context import AppContext
+from app.context import AppContext, GwaTarget, Link, LinkState, OpticalTarget
 from app.errors import SmgwctError, Text
 from app.processes.engine import Engine, RunResult
 from app.processes.events import Event, FlowFinished, FlowStarted
@@ -31,20 +31,28 @@ from app.processes.interaction import UserInteraction
 from app.store.audit import AuditLog
 from app.store.db import JobStore
 from app.store.settings import LoadResult, Settings, SettingsStore, data_dir
+from app.transports.optical import OpticalSnapshot, public_key_fingerprint
 from ui.bridge import EngineBridge, QtUserInteraction
+from ui.gwa_link import GwaLinkFiles
 from ui.i18n import Translations, language, text
 from ui.models.flows import available_flows, flow_steps, flow_title
 from ui.views.about import about_box
 from ui.views.connections import ConnectionPanel
 from ui.views.flows import FlowListPanel
+from ui.views.gwa_control import GwaLinkControl
+from ui.views.gwa_setup import GwaSetupDialog
+from ui.views.optical_view import OpticalReadView
 from ui.views.steps import StepView
 from ui.views.trace import TracePanel
+from ui.views.workspace import Workspace
 from ui.widgets.status import app_icon
 from ui.widgets.style import WINDOW_STYLE
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SIZE = QSize(1280, 800)
+OPTICAL_TOOL = "optical"
+
 
 EngineFactory = Callable[[UserInteraction, AppContext], Engine]
 """Builds the engine for a window from its interaction port and context."""
@@ -92,6 +100,7 @@ class MainWindow(QMainWindow):
         self.translations = translations or Translations(QApplication.instance())
         self._closing = False
         self._detached = False
+        self._current_flow: Any = None
 
         self.interaction = QtUserInteraction(self, on_cancel=self._cancel_from_prompt)
         self.engine = engine_factory(self.interaction, context)
@@ -101,6 +110,15 @@ class MainWindow(QMainWindow):
         self.flow_panel = FlowListPanel(self)
         self.step_view = StepView(self)
         self.trace = TracePanel(self)
+        optical = context.optical
+        self.optical_view = OpticalReadView(
+            self, default_port=optical.port if optical else None,
+            default_protocol=optical.protocol if optical else None,
+        )
+        self.workspace = Workspace(self.step_view, self)
+        self.workspace.add_tool(OPTICAL_TOOL, self.optical_view)
+        self.gwa = GwaLinkControl(self, context, self.connections)
+        self.gwa.configured.connect(self._gwa_configured)
         self.setStyleSheet(WINDOW_STYLE)
         self._build_layout()
         self._build_menus()
@@ -112,6 +130,8 @@ class MainWindow(QMainWindow):
         self.bridge.run_ended.connect(self._on_run_ended)
         self.flow_panel.start_requested.connect(self.start_flow)
         self.step_view.cancel_requested.connect(self.cancel_flow)
+        self.optical_view.running_changed.connect(self._on_optical_running)
+        self.optical_view.snapshot_received.connect(self._on_optical_snapshot)
 
         self.connections.bind(context)
         self.flow_panel.set_flows(self._load_flows() if flows is None else list(flows))
@@ -121,6 +141,9 @@ class MainWindow(QMainWindow):
         self.notice_box: QMessageBox | None = None
         if loaded is not None and loaded.notice is not None:
             self.notice_box = self._show_notice(loaded.notice)
+        stored_gwa = GwaLinkFiles.from_settings(self.settings)
+        if context.gwa is None and stored_gwa is not None:
+            self.gwa.restore_later(stored_gwa)
 
     # --- construction --------------------------------------------------------------------------
 
@@ -128,7 +151,7 @@ class MainWindow(QMainWindow):
         self.work_splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.work_splitter.setObjectName("work-splitter")
         self.work_splitter.addWidget(self.flow_panel)
-        self.work_splitter.addWidget(self.step_view)
+        self.work_splitter.addWidget(self.workspace)
         self.work_splitter.setStretchFactor(0, 0)
         self.work_splitter.setStretchFactor(1, 1)
         self.work_splitter.setSizes([300, 960])
@@ -167,6 +190,15 @@ class MainWindow(QMainWindow):
         self.trace_action.setChecked(self.settings.show_trace)
         self.trace_action.toggled.connect(self.trace.setVisible)
         self.view_menu.addAction(self.trace_action)
+        self.optical_action = QAction(self)
+        self.optical_action.triggered.connect(lambda: self.workspace.show_tool(OPTICAL_TOOL))
+        self.view_menu.addAction(self.optical_action)
+
+        self.settings_menu = bar.addMenu("")
+        self.gwa_action = QAction(self)
+        self.gwa_action.setObjectName("gwa-setup-action")
+        self.gwa_action.triggered.connect(lambda: self.open_gwa_setup())
+        self.settings_menu.addAction(self.gwa_action)
 
         self.language_menu = bar.addMenu("")
         self.language_group = QActionGroup(self)
@@ -227,6 +259,9 @@ class MainWindow(QMainWindow):
         self.quit_action.setText(self.tr("&Quit"))
         self.view_menu.setTitle(self.tr("&View"))
         self.trace_action.setText(self.tr("Protocol &trace"))
+        self.optical_action.setText(self.tr("Read meter &optically"))
+        self.settings_menu.setTitle(self.tr("&Settings"))
+        self.gwa_action.setText(self.tr("Set up the &GWA link…"))
         self.language_menu.setTitle(self.tr("&Language"))
         self.help_menu.setTitle(self.tr("&Help"))
         self.about_action.setText(self.tr("&About smgwct"))
@@ -248,6 +283,8 @@ class MainWindow(QMainWindow):
         """Start ``flow`` (from the list's button or a double click)."""
         if self.bridge.running:
             return None
+        self._current_flow = flow
+        self.workspace.show_steps()
         self.step_view.begin(flow_title(flow), flow_steps(flow))
         self.trace.append_text(
             self.tr("--- {flow} started ---").format(flow=text(flow_title(flow)))
@@ -287,6 +324,8 @@ class MainWindow(QMainWindow):
             self._show_error(outcome)
         elif outcome is None:
             self.step_view.finish("cancelled")
+        elif isinstance(outcome, RunResult) and not self._closing:
+            self.workspace.show_result(outcome, self._current_flow)
         self._render_run_state()
         if self._closing:
             self.close()
@@ -299,6 +338,64 @@ class MainWindow(QMainWindow):
                 outcome=self.step_view.outcome.text()))
         else:
             self.run_label.setText(self.tr("Ready"))
+
+    def show_result(self, result: RunResult) -> QWidget | None:
+        """Show a finished run in its flow's result view (see :mod:`ui.views.results`)."""
+        return self.workspace.show_result(result, self._current_flow)
+
+    # --- optical read head ---------------------------------------------------------------------
+
+    def _on_optical_running(self, running: bool) -> None:
+        """The optical card follows the optical view: connecting, then failed or kept."""
+        view = self.optical_view
+        if running:
+            port, protocol = view.port, view.protocol
+            self.context.optical = OpticalTarget(port, protocol)
+            self.connections.cards[Link.OPTICAL].set_target(port)
+            self.context.update_link(Link.OPTICAL, state=LinkState.CONNECTING, peer=None,
+                                     fingerprint=None, last_error=None)
+            return
+        current = self.context.link(Link.OPTICAL)
+        if view.error is not None:
+            self.context.update_link(Link.OPTICAL, state=LinkState.FAILED,
+                                     last_error=view.error.message)
+        elif current.state is LinkState.CONNECTING:  # stopped before any telegram came
+            self.context.update_link(Link.OPTICAL, state=LinkState.UNKNOWN)
+
+    def _on_optical_snapshot(self, snapshot: OpticalSnapshot) -> None:
+        if snapshot.status.frames_ok == 0:
+            return
+        identity = snapshot.identity
+        sid = identity.server_id
+        peer = sid.display if sid is not None else None
+        if peer and identity.manufacturer:
+            peer = f"{peer} ({identity.manufacturer})"
+        key = identity.public_key
+        fingerprint = public_key_fingerprint(key) if key else None
+        hint = snapshot.status.hint if snapshot.status.noisy else None
+        current = self.context.link(Link.OPTICAL)
+        wanted = (LinkState.CONNECTED, peer, fingerprint, hint)
+        if (current.state, current.peer, current.fingerprint, current.last_error) != wanted:
+            self.context.update_link(Link.OPTICAL, state=LinkState.CONNECTED, peer=peer,
+                                     fingerprint=fingerprint, last_error=hint)
+
+    # --- GWA link ------------------------------------------------------------------------------
+
+    @property
+    def gwa_dialog(self) -> GwaSetupDialog | None:
+        """The open dialog "GWA-Anbindung einrichten", if any."""
+        return self.gwa.dialog
+
+    def open_gwa_setup(self, notice: Text | None = None) -> GwaSetupDialog:
+        """Show the non-modal dialog "GWA-Anbindung einrichten"."""
+        return self.gwa.open_setup(GwaLinkFiles.from_settings(self.settings), notice)
+
+    def _gwa_configured(self, target: GwaTarget, files: GwaLinkFiles) -> None:
+        self.settings = files.to_settings(self.settings)
+        self._save_settings()
+        self.statusBar().showMessage(
+            self.tr("GWA link set up: {url}. Run the connection check to test it.").format(
+                url=target.base_url), 15000)
 
     # --- messages ------------------------------------------------------------------------------
 
@@ -377,6 +474,8 @@ class MainWindow(QMainWindow):
         self._save_settings()
         for dialog in list(self.interaction.open_dialogs):
             dialog.dismiss()
+        self.gwa.close_dialog()
+        self.optical_view.stop()
         self.connections.unbind()
         super().closeEvent(event)
         self.closed.emit()
@@ -384,6 +483,8 @@ class MainWindow(QMainWindow):
     async def shutdown(self) -> None:
         """Stop the running flow, stop listening and close the job database and audit log."""
         await self.bridge.shutdown()
+        await self.optical_view.shutdown()
+        await self.gwa.shutdown()
         self.connections.unbind()
         if not self._detached:
             self._detached = True

@@ -66,8 +66,10 @@ class OpticalReadView(QWidget):
     snapshot_received = Signal(object)
     """Every :class:`~app.transports.optical.OpticalSnapshot` while reading."""
     running_changed = Signal(bool)
+    """Reading started (``True``) or ended (``False``; see :attr:`error` for why)."""
 
-    def __init__(self, parent: QWidget | None = None, *, default_port: str | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, default_port: str | None = None,
+                 default_protocol: str | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("optical-read-view")
         self.snapshot: OpticalSnapshot | None = None
@@ -122,6 +124,7 @@ class OpticalReadView(QWidget):
         # identity card
         self.identity_box = QGroupBox(self)
         self.identity_box.setObjectName("optical-identity")
+        self.identity_box.setProperty("card", True)
         mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         self.server_id_text = self._value_label("server-id-text")
         self.server_id_hex = self._value_label("server-id-hex", mono)
@@ -176,6 +179,9 @@ class OpticalReadView(QWidget):
         self.refresh_ports()
         if default_port:
             self.set_port(default_port)
+        if default_protocol in _PROTOCOLS:
+            self.set_protocol(default_protocol)
+        self.port_combo.editTextChanged.connect(self._port_edited)
         self.retranslate()
         self._render()
 
@@ -204,6 +210,10 @@ class OpticalReadView(QWidget):
             self.port_combo.setCurrentIndex(index)
         else:
             self.port_combo.setEditText(port)
+
+    def _port_edited(self, _text: str) -> None:
+        if not self.running:
+            self._render_hint()
 
     @property
     def protocol(self) -> str:
@@ -236,6 +246,16 @@ class OpticalReadView(QWidget):
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
+    @property
+    def error(self) -> SmgwctError | None:
+        """Why the last reading ended, when it failed (``None`` while reading or after Stop)."""
+        return self._error
+
+    @property
+    def stopped_by_user(self) -> bool:
+        """The last reading ended because the technician pressed Stop or closed the view."""
+        return self._stopped_by_user
+
     def start(self) -> None:
         """Start reading on the running event loop (live, until stopped)."""
         if self.running:
@@ -264,6 +284,11 @@ class OpticalReadView(QWidget):
         if self.running and self._task is not None:
             self._stopped_by_user = True
             self._task.cancel()
+
+    async def shutdown(self) -> None:
+        """Stop reading and wait until the port is closed (the window calls this on close)."""
+        self.stop()
+        await self.wait_stopped()
 
     async def wait_stopped(self) -> None:
         """Wait until the reading task has ended (after :meth:`stop` or an error)."""
@@ -405,7 +430,11 @@ class OpticalReadView(QWidget):
             return
         elif self._status is not None:
             hint = self._status
-        if hint is None:
+        if hint is None and not self.port:
+            self.hint.setText(self.tr("No read head port is set up. Connect the read head and "
+                                      "press Refresh, or enter a URL such as "
+                                      "socket://127.0.0.1:7001."))
+        elif hint is None:
             self.hint.setText(self.tr("Put the read head on the meter's optical interface and "
                                       "press Start."))
         else:

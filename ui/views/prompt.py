@@ -7,12 +7,17 @@ asked waits on a future (see :class:`ui.bridge.QtUserInteraction`).
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
-from PySide6.QtGui import QCloseEvent, QKeyEvent
+from PySide6.QtGui import QCloseEvent, QFontDatabase, QKeyEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
     QDialogButtonBox,
+    QFrame,
+    QGridLayout,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -29,7 +34,50 @@ from ui.i18n import text
 
 #: up to this many options are shown as radio buttons, more as a list
 RADIO_LIMIT = 8
-PREFERRED_WIDTH = 480
+PREFERRED_WIDTH = 520
+#: pairs of hex digits per line of a fingerprint block (SHA-256: two lines of 16)
+PAIRS_PER_LINE = 16
+
+_FIELD = re.compile(r"^(?P<label>[^:\n]{1,24}):[ \t]+(?P<value>\S.*)$")
+_DN_COMMA = re.compile(r"(?<!\\),(?! )")
+_FINGERPRINT = re.compile(r"^(?:[0-9A-Fa-f]{2}:){15,}[0-9A-Fa-f]{2}$")
+
+
+@dataclass(frozen=True)
+class DetailPart:
+    """One piece of a question's detail: a paragraph, or a ``label: value`` field.
+
+    Fields whose value is a certificate fingerprint are shown monospaced, 16 pairs a line."""
+
+    text: str
+    label: str | None = None
+    fingerprint: bool = False
+
+
+def detail_parts(detail: str) -> list[DetailPart]:
+    """Split a detail text into paragraphs and fields (``Inhaber: CN=…``, ``SHA-256: AB:CD:…``).
+
+    A line is a field when it starts with a short label and a colon, and a block of such lines
+    holds a fingerprint; other lines are paragraphs."""
+    lines = [line.strip() for line in detail.splitlines() if line.strip()]
+    matches = [_FIELD.match(line) for line in lines]
+    has_fingerprint = any(m is not None and _FINGERPRINT.match(m["value"]) for m in matches)
+    parts = []
+    for line, match in zip(lines, matches, strict=True):
+        if has_fingerprint and match is not None:
+            value = match["value"].strip()
+            parts.append(DetailPart(value, match["label"].strip(),
+                                    bool(_FINGERPRINT.match(value))))
+        else:
+            parts.append(DetailPart(line))
+    return parts
+
+
+def fingerprint_lines(value: str) -> str:
+    """``AB:CD:…`` broken into lines of :data:`PAIRS_PER_LINE` pairs (upper case)."""
+    pairs = value.upper().split(":")
+    return "\n".join(":".join(pairs[i:i + PAIRS_PER_LINE])
+                     for i in range(0, len(pairs), PAIRS_PER_LINE))
 
 
 class PromptDialog(QDialog):
@@ -60,6 +108,20 @@ class PromptDialog(QDialog):
         self.detail = QLabel(self)
         self.detail.setObjectName("prompt-detail")
         self.detail.setWordWrap(True)
+        self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # certificate details: fields (subject, fingerprint in monospace) and the advice
+        self.fields = QFrame(self)
+        self.fields.setObjectName("prompt-fields")
+        self.fields.setStyleSheet(
+            "QFrame#prompt-fields { background: #f8f9fa; border: 1px solid #dadce0;"
+            " border-radius: 4px; }")
+        self._fields_layout = QGridLayout(self.fields)
+        self._fields_layout.setColumnStretch(1, 1)
+        self._fields_layout.setHorizontalSpacing(12)
+        self.fingerprint: QLabel | None = None
+        self.after = QLabel(self)
+        self.after.setObjectName("prompt-detail-after")
+        self.after.setWordWrap(True)
         self.error = QLabel(self)
         self.error.setObjectName("prompt-error")
         self.error.setWordWrap(True)
@@ -67,6 +129,8 @@ class PromptDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.prompt)
         layout.addWidget(self.detail)
+        layout.addWidget(self.fields)
+        layout.addWidget(self.after)
         self.value_edit: QLineEdit | None = None
         self.option_group: QButtonGroup | None = None
         self.option_list: QListWidget | None = None
@@ -201,9 +265,50 @@ class PromptDialog(QDialog):
     def retranslate(self) -> None:
         self.setWindowTitle(self.tr("Question"))
         self.prompt.setText(text(self.request.prompt))
-        self.detail.setText(text(self.request.detail))
-        self.detail.setVisible(self.request.detail is not None)
+        self._render_detail(text(self.request.detail))
         self.cancel_button.setText(self.tr("Cancel flow"))
+
+    def _render_detail(self, detail: str) -> None:
+        """Paragraphs before the fields, the fields as a framed grid, paragraphs after it."""
+        while self._fields_layout.count():
+            item = self._fields_layout.takeAt(0)
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.hide()
+                widget.deleteLater()
+        self.fingerprint = None
+        parts = detail_parts(detail)
+        fields = [p for p in parts if p.label is not None]
+        first = next((i for i, p in enumerate(parts) if p.label is not None), len(parts))
+        before = [p.text for p in parts[:first] if p.label is None]
+        after = [p.text for p in parts[first:] if p.label is None]
+        if not fields:  # plain text: keep the author's line breaks
+            before, after = ([detail] if detail else []), []
+        self.detail.setText("\n".join(before))
+        self.detail.setVisible(bool(before))
+        self.after.setText("\n".join(after))
+        self.after.setVisible(bool(after))
+        self.fields.setVisible(bool(fields))
+        mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        for row, part in enumerate(fields):
+            caption = QLabel(f"{part.label}:", self.fields)
+            caption.setObjectName("prompt-field-label")
+            caption.setStyleSheet("color: #5f6368;")
+            value = QLabel(self.fields)
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            if part.fingerprint:
+                value.setObjectName("prompt-fingerprint")
+                value.setFont(mono)
+                value.setText(fingerprint_lines(part.text))
+                self.fingerprint = value
+            else:
+                value.setObjectName("prompt-field-value")
+                value.setWordWrap(True)
+                # distinguished names come without spaces after commas: give them room to wrap
+                value.setText(_DN_COMMA.sub(", ", part.text))
+                value.setStyleSheet("font-weight: 600;")
+            self._fields_layout.addWidget(caption, row, 0, Qt.AlignmentFlag.AlignTop)
+            self._fields_layout.addWidget(value, row, 1)
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
         if event.type() == QEvent.Type.LanguageChange:
