@@ -28,6 +28,7 @@ from app.domain.smgw_id import SmgwId
 from app.errors import InvalidValue, SmgwctError, Text
 from app.security import tls
 from app.security.pki import describe_certificate
+from app.transports.body import read_body
 from app.transports.han import detect
 from app.transports.han.detect import Clue, vendor_words
 from app.transports.han.detect import ProbeAnswer as HttpAnswer
@@ -256,7 +257,7 @@ async def http_evidence(
                         if ssl_object is None:
                             break  # not TLS: never happens with an SSL connector
                         tls.check_pin(ssl_object, certificate.sha256)  # PinMismatch: stop
-                        body = await resp.content.read(MAX_BODY)
+                        body = await read_body(resp, MAX_BODY, truncate=True)
                         answers[path] = HttpAnswer(
                             path, resp.status,
                             tuple((k.lower(), v) for k, v in resp.headers.items()), body)

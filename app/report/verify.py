@@ -183,7 +183,12 @@ def _verify(xml_path: Path, sig_path: Path, trust: list[x509.Certificate] | None
                        "Die Signatur stammt nicht von dem Zertifikat, das das Protokoll als "
                        "Unterzeichner nennt.")
     signer = named[0]
-    at = dt.datetime.fromisoformat(generated.replace("Z", "+00:00"))
+    try:
+        at = dt.datetime.fromisoformat(generated.replace("Z", "+00:00"))
+    except (ValueError, OverflowError):
+        raise _Refused(f"The report's creation time '{generated[:40]}' is not a usable time.",
+                       f"Der Erstellungszeitpunkt '{generated[:40]}' des Protokolls ist keine "
+                       "verwendbare Zeit.") from None
     anchors = trust if trust else [signer]
     try:
         checked = verify(der, trust=anchors, expected_signer_sha256=declared,

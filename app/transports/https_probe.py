@@ -16,6 +16,7 @@ import aiohttp
 
 from app.errors import SmgwctError, Text
 from app.security import tls
+from app.transports.body import BodyTooLarge, read_body
 from app.transports.peer_response import PeerAwareResponse, peer_ssl_object
 
 MAX_BODY = 256 * 1024
@@ -72,12 +73,15 @@ async def probe(
                     Text("Check the port number.", "Prüfen Sie die Portnummer."),
                 )
             peer = tls.check_pin(ssl_object, pin)
-            raw = await resp.content.read(MAX_BODY + 1)
             body: Any = None
-            if resp.content_type == "application/json" and len(raw) <= MAX_BODY:
+            try:
+                raw = await read_body(resp, MAX_BODY)
+            except BodyTooLarge:
+                raw = b""
+            if resp.content_type == "application/json" and raw:
                 try:
                     body = json.loads(raw)
-                except ValueError:
+                except (ValueError, RecursionError):
                     body = None
             return ProbeResult(url, resp.status, peer, resp.headers.get("Server"), body)
     except aiohttp.ClientConnectorCertificateError as exc:

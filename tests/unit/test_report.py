@@ -208,3 +208,16 @@ def test_cli_verify_exit_codes_and_json(site, demo_pki, tmp_path, capsys):
     assert main(["report", "verify", str(broken / "report.xml")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "report.pdf" in err[0]
+
+
+@pytest.mark.parametrize("moment", ["2024-01-01T24:00:00Z", "12024-01-01T00:00:00Z"])
+def test_verify_refuses_a_schema_valid_but_unusable_creation_time(site, demo_pki, tmp_path, moment):
+    paths = build(site, demo_pki, tmp_path / "out")
+    xml = paths.xml.read_bytes()
+    root = parse_xml(xml)
+    original = root.get("generated")
+    paths.xml.write_bytes(xml.replace(f'generated="{original}"'.encode(),
+                                      f'generated="{moment}"'.encode()))
+    result = verify_report(paths.xml, trust=[demo_pki["root"].cert])
+    assert not result.ok
+    assert "time" in result.reason.en

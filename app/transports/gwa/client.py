@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import re
 import ssl
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -40,6 +41,7 @@ from app.protocols.admin import (
 )
 from app.security import tls
 from app.store.gwa_queue import GwaQueue, QueueEntry
+from app.transports.body import BodyTooLarge, read_body
 from app.transports.gwa import processes as names
 from app.transports.gwa import sse
 from app.transports.gwa.errors import (
@@ -289,7 +291,7 @@ class GwaLink:
         return url
 
     async def _raise_for(self, url: str, resp: aiohttp.ClientResponse) -> None:
-        raw = await resp.content.read(64 * 1024)
+        raw = await read_body(resp, 64 * 1024, truncate=True)
         problem = None
         if resp.content_type == PROBLEM_TYPE:
             try:
@@ -313,10 +315,11 @@ class GwaLink:
             ) as resp:
                 if resp.status not in ok:
                     await self._raise_for(url, resp)
-                raw = await resp.content.read(MAX_BODY + 1)
-                if len(raw) > MAX_BODY:
+                try:
+                    raw = await read_body(resp, MAX_BODY)
+                except BodyTooLarge:
                     raise protocol_error(url, "the answer is too large.",
-                                         "die Antwort ist zu groß.")
+                                         "die Antwort ist zu groß.") from None
                 return resp.status, resp.headers, raw, resp.content_type
         except GwaLinkError:
             raise
@@ -340,7 +343,7 @@ class GwaLink:
                                  "JSON.", f"{ctype or 'ohne Inhaltstyp'} statt JSON.")
         try:
             return json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise protocol_error(self._url(path), "the JSON is broken.",
                                  "das JSON ist fehlerhaft.") from None
 
@@ -639,7 +642,7 @@ class GwaLink:
                     stream = self._stream(self._url(path), headers)
                     async with contextlib.aclosing(stream) as items:
                         async for item in items:
-                            if item.event != "event" or not (item.id or "").isdigit():
+                            if item.event != "event" or not _is_count(item.id or ""):
                                 continue
                             event = from_xml(item.data.encode("utf-8"), expect=Event,
                                              field="event")
@@ -676,7 +679,7 @@ class GwaLink:
             return []
         report = self._decode(path, raw, ctype, EventReport)
         cursors = headers.get(CURSORS_HEADER, "").split(",")
-        if len(cursors) != len(report.events) or not all(c.strip().isdigit() for c in cursors):
+        if len(cursors) != len(report.events) or not all(_is_count(c.strip()) for c in cursors):
             raise protocol_error(self._url(path), f"no usable {CURSORS_HEADER} header.",
                                  f"kein verwendbarer {CURSORS_HEADER}-Header.")
         return [GatewayEvent(int(c), e) for c, e in zip(cursors, report.events, strict=True)]
@@ -729,3 +732,8 @@ class GwaLink:
         else:
             self._connected()
         return FlushReport(tuple(sent), tuple(rejected), remaining, stopped)
+
+
+def _is_count(text: str) -> bool:
+    """A plain decimal counter as peers send them (ASCII digits only, bounded length)."""
+    return re.fullmatch(r"[0-9]{1,18}", text) is not None

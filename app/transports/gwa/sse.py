@@ -75,7 +75,7 @@ class SseParser:
         elif name == "id":
             if "\0" not in value:
                 self.last_id = value
-        elif name == "retry" and value.isdigit():
+        elif name == "retry" and value.isascii() and value.isdigit() and len(value) <= 9:
             self.retry_ms = int(value)
         return None
 

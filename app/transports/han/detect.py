@@ -44,6 +44,7 @@ from typing import Any
 import aiohttp
 
 from app.errors import Text
+from app.transports.body import read_body
 from app.transports.han.errors import (
     HanCertificateChanged,
     HanError,
@@ -304,12 +305,7 @@ def _base(host: str, port: int) -> str:
 async def _get(session: aiohttp.ClientSession, base: str, path: str) -> ProbeAnswer:
     async with session.get(base + path, allow_redirects=False,
                            headers={"Accept": "*/*"}) as resp:
-        body = b""
-        while len(body) < MAX_BODY:
-            chunk = await resp.content.read(MAX_BODY - len(body))
-            if not chunk:
-                break
-            body += chunk
+        body = await read_body(resp, MAX_BODY, truncate=True)
         headers = tuple((k.lower(), v) for k, v in resp.headers.items())
         return ProbeAnswer(path, resp.status, headers, body)
 

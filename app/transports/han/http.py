@@ -26,6 +26,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from app.errors import Text
 from app.security import tls
+from app.transports.body import BodyTooLarge, read_body
 from app.transports.han.base import HanCredentials
 from app.transports.han.digest import DigestClient, parse_challenges
 from app.transports.han.errors import (
@@ -237,17 +238,10 @@ class HanHttpClient:
             raise HanCertificateChanged(exc.expected, exc.actual) from exc
 
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
-        cap = self.max_body_bytes
-        if resp.content_length is not None and resp.content_length > cap:
-            raise _too_large(cap)
-        chunks: list[bytes] = []
-        total = 0
-        async for chunk in resp.content.iter_chunked(64 * 1024):
-            total += len(chunk)
-            if total > cap:
-                raise _too_large(cap)
-            chunks.append(chunk)
-        return b"".join(chunks)
+        try:
+            return await read_body(resp, self.max_body_bytes)
+        except BodyTooLarge as exc:
+            raise _too_large(exc.cap) from None
 
     def _tls_error(self, exc: BaseException) -> HanTlsError:
         return HanTlsError(tls.describe_ssl_error(exc), alert=tls_alert(exc))

@@ -22,7 +22,7 @@ from app.transports.han.errors import (
 from app.transports.han.http import HanResponse
 
 _COUNTDOWN = re.compile(
-    r"(?:(\d+)\s*(?:minuten|minute|min)\w*\.?\s*(?:und|and)?\s*)?(\d+)\s*(?:sekunden|seconds|s)\b",
+    r"(?:(\d{1,9})\s*(?:minuten|minute|min)\w*\.?\s*(?:und|and)?\s*)?(\d{1,9})\s*(?:sekunden|seconds|s)\b",
     re.IGNORECASE,
 )
 
@@ -92,7 +92,7 @@ def json_body(response: HanResponse, context: str) -> Any:
     """The answer's JSON; :class:`HanProtocolError` if it is none."""
     try:
         return json.loads(response.body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise HanProtocolError(
             Text(f"the answer to '{context}' is not valid JSON.",
                  f"die Antwort auf '{context}' ist kein gültiges JSON."),
@@ -107,7 +107,7 @@ def error_code(response: HanResponse) -> str:
     """The ``error`` field of a JSON error answer, lower case (``""`` if there is none)."""
     try:
         data = json.loads(response.body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return ""
     if isinstance(data, dict) and isinstance(data.get("error"), str):
         return str(data["error"]).lower()
@@ -117,7 +117,7 @@ def error_code(response: HanResponse) -> str:
 def countdown_seconds(response: HanResponse) -> float | None:
     """Remaining seconds from ``Retry-After``, a JSON field or a German/English countdown."""
     retry = response.headers.get("Retry-After", "").strip()
-    if retry.isdigit():
+    if retry.isascii() and retry.isdigit() and len(retry) <= 9:
         return float(retry)
     try:
         data = json.loads(response.body)
@@ -125,7 +125,7 @@ def countdown_seconds(response: HanResponse) -> float | None:
             for key in ("remaining-seconds", "retry-after"):
                 if isinstance(data.get(key), (int, float)) and not isinstance(data[key], bool):
                     return float(data[key])
-    except ValueError:
+    except (ValueError, RecursionError, OverflowError):
         pass
     match = _COUNTDOWN.search(response.text())
     if match:

@@ -236,7 +236,7 @@ def parse_html(body: bytes, *, field: str = "page") -> HtmlNode:
 
 # --- messages of the portal ----------------------------------------------------------------------
 
-_DURATION = re.compile(r"(\d+)\s*(stunden?|std\.?|minuten?|min\.?|sekunden?|sek\.?|hours?|"
+_DURATION = re.compile(r"(\d{1,12})\s*(stunden?|std\.?|minuten?|min\.?|sekunden?|sek\.?|hours?|"
                        r"minutes?|seconds?)(?![a-z])", re.IGNORECASE)
 
 
@@ -453,7 +453,7 @@ def parse_swversions(root: HtmlNode) -> list[FirmwareComponent]:
     return out
 
 
-_PAGE = re.compile(r"Seite\s+(\d+)(?:\s+von\s+(\d+))?", re.IGNORECASE)
+_PAGE = re.compile(r"Seite\s+(\d{1,12})(?:\s+von\s+(\d{1,12}))?", re.IGNORECASE)
 
 
 def page_numbers(root: HtmlNode) -> tuple[int, int | None]:
@@ -489,12 +489,12 @@ def parse_log_rows(root: HtmlNode, kind: LogKind) -> list[LogEntry]:
             return found.text() if found is not None else ""
 
         where = f"logs[{i}]"
-        if not re.fullmatch(r"\d+", number.text()):
+        if not re.fullmatch(r"\d{1,12}", number.text()):
             raise _protocol(f"{where}.nr", f"'{number.text()[:20]}' is not a record number",
                             f"'{number.text()[:20]}' ist keine Satznummer")
         level_text = text("level")
         level = LEVELS.get(level_text.lower())
-        if level is None and re.fullmatch(r"\d+", level_text):
+        if level is None and re.fullmatch(r"\d{1,12}", level_text):
             level = int(level_text)
         outcome = text("outcome")
         raw = {name: text(name) for name in ("nr", "timestamp", "level", "eventid", "subid",
