@@ -23,6 +23,7 @@ import contextlib
 import csv
 import io
 import ipaddress
+import os
 import re
 import socket
 import struct
@@ -386,6 +387,16 @@ def _run(args: Sequence[str], timeout: float) -> str:
     return done.stdout.decode("utf-8", errors="replace")
 
 
+def _windows_tool(*parts: str) -> str:
+    """Full path of a Windows system program (never found through the current folder)."""
+    root = os.environ.get("SYSTEMROOT", r"C:\Windows")
+    return os.path.join(root, "System32", *parts)
+
+
+def _powershell() -> str:
+    return _windows_tool("WindowsPowerShell", "v1.0", "powershell.exe")
+
+
 _NETROUTE_PS = (
     "[Console]::OutputEncoding = [Text.Encoding]::UTF8; "
     "Get-NetRoute -PolicyStore ActiveStore -DestinationPrefix '0.0.0.0/0','::/0' "
@@ -412,11 +423,12 @@ def read_default_routes(
         return routes, "/proc/net/route"
     if plat.startswith("win"):
         try:
-            return parse_windows_route_print(_run(["route", "print"], timeout)), "route print"
+            out = _run([_windows_tool("ROUTE.EXE"), "print"], timeout)
+            return parse_windows_route_print(out), "route print"
         except (OSError, subprocess.SubprocessError):
             pass
         try:
-            out = _run(["powershell", "-NoProfile", "-NonInteractive", "-Command", _NETROUTE_PS],
+            out = _run([_powershell(), "-NoProfile", "-NonInteractive", "-Command", _NETROUTE_PS],
                        timeout)
             return parse_windows_netroute_csv(out), "Get-NetRoute"
         except (OSError, subprocess.SubprocessError):
