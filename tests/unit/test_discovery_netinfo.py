@@ -288,8 +288,9 @@ def test_read_default_routes_survives_missing_commands(monkeypatch):
 
 def test_read_default_routes_on_windows_falls_back_to_get_netroute(monkeypatch):
     def fake(args, timeout):
-        if args[0] == "route":
+        if args[0].upper().endswith("ROUTE.EXE"):
             raise OSError("route failed")
+        assert args[0].lower().endswith("powershell.exe")  # never looked up by bare name
         return NETROUTE_CSV
 
     monkeypatch.setattr(netinfo, "_run", fake)
