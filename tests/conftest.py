@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# No test, not even a session- or module-scoped fixture, may touch the real user's folders:
+# these defaults hold from the first import on; each test then gets folders of its own.
+_SESSION_HOME = tempfile.mkdtemp(prefix="smgwct-tests-")
+os.environ["SMGWCT_CONFIG_DIR"] = os.path.join(_SESSION_HOME, "config")
+os.environ["SMGWCT_DATA_DIR"] = os.path.join(_SESSION_HOME, "data")
 
 
 @pytest.fixture(autouse=True)

@@ -3,19 +3,18 @@ certificate (PKCS#12, or PEM with its key).
 
 The settings keep the URL (``gwa_url``) and the three file paths (``gwa_ca_file``,
 ``gwa_cert_file``, ``gwa_key_file``); the password of a protected PKCS#12 file or key lives only
-in the keyring, under the same name the ``smgwct gwa`` command uses
-(``gwa-certificate/<first 24 hex digits of the certificate file's SHA-256>``), so both find it.
+in the keyring, under the name the ``smgwct gwa`` command uses
+(:func:`app.security.client_certificate.secret_name` of the protected file), so both find it.
 
-:func:`load_target` reads and checks the files (run it in a worker thread) and hands
-``app.security.tls`` the key re-encrypted with a one-time password in a private folder: the
-private key is never written in plain text.
+:func:`load_target` checks the files (run it in a worker thread); the certificate itself is
+opened by :mod:`app.security.client_certificate`, and the key reaches ``app.security.tls``
+re-encrypted with a one-time password in a private folder: it is never written in plain
+text.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,12 @@ from urllib.parse import urlsplit
 
 from app.context import GwaTarget
 from app.errors import InvalidValue, Text
-from app.security.secrets import secret_key
+from app.security.client_certificate import (
+    ClientCertificateError,
+    open_client_certificate,
+    secret_name,
+)
+from app.security.secrets import SecretStore, SecretStoreUnavailable
 from app.security.tls import CertificateChain
 from app.store.settings import Settings
 
@@ -113,99 +117,89 @@ def read_file(path: Path, field: str) -> bytes:
     return data
 
 
-def password_key(cert_bytes: bytes) -> str:
-    """The keyring entry of the certificate's password (shared with ``smgwct gwa``)."""
-    return secret_key("gwa-certificate", hashlib.sha256(cert_bytes).hexdigest()[:24])
+def password_key(data: bytes) -> str:
+    """The keyring entry of the password that opens the file with content ``data`` (the
+    PKCS#12 file, or the PEM key file); shared with ``smgwct gwa`` and ``smgwct han``."""
+    return secret_name(data)
 
 
-def _bad_cert(path: Path, en: str, de: str, field: str = "gwa_cert_file") -> InvalidValue:
-    return InvalidValue(Text(f"{path} is not a usable technician certificate ({en}).",
-                             f"{path} ist kein verwendbares Techniker-Zertifikat ({de})."),
-                        field=field)
+PASSWORD_HINT = Text("Enter the password of the technician certificate.",
+                     "Geben Sie das Passwort des Techniker-Zertifikats ein.")
 
 
-def _password_needed(path: Path) -> PasswordNeeded:
-    return PasswordNeeded(
-        Text(f"The key in {path} is protected by a password.",
-             f"Der Schlüssel in {path} ist durch ein Passwort geschützt."),
-        field="gwa_password",
-        hint=Text("Enter the password of the technician certificate.",
-                  "Geben Sie das Passwort des Techniker-Zertifikats ein."),
-    )
+class LinkPasswords:
+    """The passwords :func:`load_target` may try (a :class:`PasswordSource`): the one typed in
+    the dialog, else the keyring's. A typed password that opened the file is kept in
+    :attr:`to_remember` (keyring name, password) for the caller to save once the link works."""
 
+    hint = PASSWORD_HINT
 
-def _wrong_password(path: Path) -> InvalidValue:
-    return InvalidValue(
-        Text(f"The password does not open {path}.",
-             f"Das Passwort öffnet {path} nicht."),
-        field="gwa_password",
-        hint=Text("Check the password (upper and lower case count).",
-                  "Prüfen Sie das Passwort (Groß- und Kleinschreibung zählen)."),
-    )
+    def __init__(self, password: str | None = None, store: SecretStore | None = None) -> None:
+        self.password = password or None
+        self.store = store
+        self.to_remember: tuple[str, str] | None = None
 
+    def given(self) -> str | None:
+        return self.password
 
-def _load_chain(files: GwaLinkFiles, password: bytes | None) -> tuple[list[Any], Any]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.serialization import pkcs12
-
-    path = files.cert_file
-    data = read_file(path, "gwa_cert_file")
-    if files.is_pkcs12:
+    def stored(self, name: str) -> str | None:
+        if self.store is None:
+            return None
         try:
-            key, cert, extra = pkcs12.load_key_and_certificates(data, password)
-        except ValueError:
-            if password is None:
-                raise _password_needed(path) from None
-            raise _wrong_password(path) from None
-        if key is None or cert is None:
-            raise _bad_cert(path, "no key or certificate inside",
-                            "kein Schlüssel oder Zertifikat enthalten")
-        return [cert, *(extra or [])], key
-    try:
-        chain = x509.load_pem_x509_certificates(data)
-    except ValueError:
-        raise _bad_cert(path, "no PEM certificate", "kein PEM-Zertifikat") from None
-    key_path = files.key_file or path
-    key_data = read_file(files.key_file, "gwa_key_file") if files.key_file else data
-    if b"PRIVATE KEY-----" not in key_data:
-        raise _bad_cert(key_path, "no private key; choose the key file",
-                        "kein privater Schlüssel; wählen Sie die Schlüsseldatei",
-                        field="gwa_key_file")
-    try:
-        key = serialization.load_pem_private_key(key_data, password)
-    except TypeError:  # encrypted without a password, or a password for a plain key
-        if password is None:
-            raise _password_needed(key_path) from None
-        key = serialization.load_pem_private_key(key_data, None)
-    except ValueError:
-        if password is not None:
-            raise _wrong_password(key_path) from None
-        raise _bad_cert(key_path, "unreadable private key", "privater Schlüssel nicht lesbar",
-                        field="gwa_key_file") from None
-    return chain, key
+            return self.store.get(name)
+        except SecretStoreUnavailable:
+            return None
+
+    def ask(self, prompt: Text) -> str | None:
+        return None  # the dialog asks in its own password field
+
+    def remember(self, name: str, password: str) -> None:
+        self.to_remember = (name, password)
+
+
+def _link_error(files: GwaLinkFiles, exc: ClientCertificateError) -> InvalidValue:
+    """A certificate error with the dialog's field names (and its wording for passwords)."""
+    if exc.reason == "password-needed":
+        path = files.key_file or files.cert_file
+        return PasswordNeeded(
+            Text(f"The key in {path} is protected by a password.",
+                 f"Der Schlüssel in {path} ist durch ein Passwort geschützt."),
+            field="gwa_password", hint=PASSWORD_HINT)
+    if exc.reason == "wrong-password":
+        path = files.key_file or files.cert_file
+        return InvalidValue(
+            Text(f"The password does not open {path}.", f"Das Passwort öffnet {path} nicht."),
+            field="gwa_password",
+            hint=Text("Check the password (upper and lower case count).",
+                      "Prüfen Sie das Passwort (Groß- und Kleinschreibung zählen)."))
+    key_problem = exc.field == "key" or (exc.reason == "no-key" and not files.is_pkcs12)
+    return InvalidValue(exc.message, field="gwa_key_file" if key_problem else "gwa_cert_file",
+                        hint=exc.hint)
 
 
 def needs_password(files: GwaLinkFiles) -> bool:
     """Whether the technician certificate's key is protected by a password."""
     try:
-        _load_chain(files, None)
-    except PasswordNeeded:
-        return True
-    return False
+        with open_client_certificate(files.cert_file, key_path=files.key_file,
+                                     password_source=LinkPasswords()):
+            return False
+    except ClientCertificateError as exc:
+        return exc.reason == "password-needed"
 
 
-def load_target(files: GwaLinkFiles, password: str | None, workdir: Path) -> GwaTarget:
+def load_target(files: GwaLinkFiles, password: str | LinkPasswords | None,
+                workdir: Path) -> GwaTarget:
     """The :class:`~app.context.GwaTarget` for ``files`` (blocking: call it in a thread).
 
-    ``workdir`` receives the chain and the key re-encrypted with a one-time password; it must
-    stay until the link is no longer used. Errors are :class:`~app.errors.InvalidValue` naming
-    the field (``gwa_url``, ``gwa_ca_file``, ``gwa_cert_file``, ``gwa_key_file``,
-    ``gwa_password``); :class:`PasswordNeeded` when a password is needed and none was given.
+    ``password`` is the typed password or a :class:`LinkPasswords` (typed, else keyring). The
+    certificate is opened by :func:`app.security.client_certificate.open_client_certificate`;
+    its chain and its key, re-encrypted with a one-time password, are copied to ``workdir``,
+    which must stay until the link is no longer used. Errors are
+    :class:`~app.errors.InvalidValue` naming the field (``gwa_url``, ``gwa_ca_file``,
+    ``gwa_cert_file``, ``gwa_key_file``, ``gwa_password``); :class:`PasswordNeeded` when a
+    password is needed and none was given.
     """
     from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
 
     url = check_url(files.url)
     trust = read_file(files.ca_file, "gwa_ca_file")
@@ -220,16 +214,16 @@ def load_target(files: GwaLinkFiles, password: str | None, workdir: Path) -> Gwa
                       "Wählen Sie das CA-Zertifikat des GWA (PEM, "
                       "'-----BEGIN CERTIFICATE-----')."),
         ) from None
-    chain, key = _load_chain(files, password.encode("utf-8") if password else None)
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise _bad_cert(files.cert_file, "not an elliptic-curve key as TR-03116-3 requires",
-                        "kein Schlüssel auf elliptischen Kurven, wie TR-03116-3 ihn verlangt")
-    one_time = secrets.token_urlsafe(24).encode()
+    source = password if isinstance(password, LinkPasswords) else LinkPasswords(password)
     workdir.mkdir(parents=True, exist_ok=True)
     certfile, keyfile = workdir / "gwa-chain.pem", workdir / "gwa-key.pem"
-    certfile.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
-    keyfile.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(one_time)))
-    group = {"secp256r1": "prime256v1"}.get(key.curve.name, key.curve.name)
-    return GwaTarget(url, trust, CertificateChain(certfile, keyfile, one_time), tls_group=group)
+    try:
+        with open_client_certificate(files.cert_file, key_path=files.key_file,
+                                     password_source=source) as cert:
+            certfile.write_bytes(cert.certfile.read_bytes())
+            keyfile.write_bytes(cert.keyfile.read_bytes())  # encrypted with cert.password
+            chain = CertificateChain(certfile, keyfile, cert.password)
+            group = cert.group
+    except ClientCertificateError as exc:
+        raise _link_error(files, exc) from None
+    return GwaTarget(url, trust, chain, tls_group=group)

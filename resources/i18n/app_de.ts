@@ -823,6 +823,169 @@
     </message>
 </context>
 <context>
+    <name>VerdictView</name>
+    <message>
+        <source>Verdict: normal operation</source>
+        <translation>Ergebnis: Normalbetrieb</translation>
+    </message>
+    <message>
+        <source>Pairing result</source>
+        <translation>Ergebnis des Pairings</translation>
+    </message>
+    <message>
+        <source>Meter change summary</source>
+        <translation>Zusammenfassung Zählerwechsel</translation>
+    </message>
+    <message>
+        <source>Discovered gateways</source>
+        <translation>Gefundene Gateways</translation>
+    </message>
+    <message>
+        <source>Cancelled at step “{step}”</source>
+        <translation>Abgebrochen im Schritt „{step}“</translation>
+    </message>
+    <message>
+        <source>Stopped at step “{step}”</source>
+        <translation>Angehalten im Schritt „{step}“</translation>
+    </message>
+    <message>
+        <source>System in normal operation</source>
+        <translation>System im Normalbetrieb</translation>
+    </message>
+    <message>
+        <source>Meter {meter} is paired with gateway {gateway}</source>
+        <translation>Zähler {meter} ist mit Gateway {gateway} gepaart</translation>
+    </message>
+    <message>
+        <source>Meter {old} replaced by {new}</source>
+        <translation>Zähler {old} durch {new} ersetzt</translation>
+    </message>
+    <message>
+        <source>Gateway {gateway} at {address}</source>
+        <translation>Gateway {gateway} unter {address}</translation>
+    </message>
+    <message>
+        <source>Work order</source>
+        <translation>Auftrag</translation>
+    </message>
+    <message>
+        <source>Gateway</source>
+        <translation>Gateway</translation>
+    </message>
+    <message>
+        <source>Operating state</source>
+        <translation>Betriebszustand</translation>
+    </message>
+    <message>
+        <source>Meter</source>
+        <translation>Zähler</translation>
+    </message>
+    <message>
+        <source>paired</source>
+        <translation>gepaart</translation>
+    </message>
+    <message>
+        <source>paired (it was paired with this gateway already)</source>
+        <translation>gepaart (war bereits mit diesem Gateway gepaart)</translation>
+    </message>
+    <message>
+        <source>not paired</source>
+        <translation>nicht gepaart</translation>
+    </message>
+    <message>
+        <source>Outcome</source>
+        <translation>Ergebnis</translation>
+    </message>
+    <message>
+        <source>Crypto-Reset</source>
+        <translation>Crypto-Reset</translation>
+    </message>
+    <message>
+        <source>done</source>
+        <translation>durchgeführt</translation>
+    </message>
+    <message>
+        <source>not requested</source>
+        <translation>nicht gewünscht</translation>
+    </message>
+    <message>
+        <source>Meter TLS certificate</source>
+        <translation>TLS-Zertifikat des Zählers</translation>
+    </message>
+    <message>
+        <source>Old meter</source>
+        <translation>Alter Zähler</translation>
+    </message>
+    <message>
+        <source>New meter</source>
+        <translation>Neuer Zähler</translation>
+    </message>
+    <message>
+        <source>Seal</source>
+        <translation>Plombe</translation>
+    </message>
+    <message>
+        <source>Note</source>
+        <translation>Bemerkung</translation>
+    </message>
+    <message>
+        <source>Gateways found</source>
+        <translation>Gefundene Gateways</translation>
+    </message>
+    <message>
+        <source>Identity check</source>
+        <translation>Identitätsprüfung</translation>
+    </message>
+    <message>
+        <source>{han} (HAN) = {order} (work order)</source>
+        <translation>{han} (HAN) = {order} (Auftrag)</translation>
+    </message>
+    <message>
+        <source>not done: the run has no work order</source>
+        <translation>nicht durchgeführt: der Lauf hat keinen Auftrag</translation>
+    </message>
+    <message>
+        <source>not reached</source>
+        <translation>nicht erreicht</translation>
+    </message>
+    <message>
+        <source>Register (OBIS)</source>
+        <translation>Register (OBIS)</translation>
+    </message>
+    <message>
+        <source>Old meter: final reading</source>
+        <translation>Alter Zähler: Endstand</translation>
+    </message>
+    <message>
+        <source>New meter: initial reading</source>
+        <translation>Neuer Zähler: Anfangsstand</translation>
+    </message>
+    <message>
+        <source>Step: {step}</source>
+        <translation>Schritt: {step}</translation>
+    </message>
+    <message>
+        <source>Failed check: {step}</source>
+        <translation>Fehlgeschlagene Prüfung: {step}</translation>
+    </message>
+    <message>
+        <source>Likely cause and next action</source>
+        <translation>Wahrscheinliche Ursache und nächster Schritt</translation>
+    </message>
+    <message>
+        <source>No run of this flow has finished yet.</source>
+        <translation>Noch kein Lauf dieses Ablaufs ist beendet.</translation>
+    </message>
+    <message>
+        <source>Checks and evidence</source>
+        <translation>Prüfungen und Nachweise</translation>
+    </message>
+    <message>
+        <source>Readings</source>
+        <translation>Zählerstände</translation>
+    </message>
+</context>
+<context>
     <name>Workspace</name>
     <message>
         <source>Flow</source>

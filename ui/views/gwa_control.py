@@ -21,7 +21,7 @@ from app.context import AppContext, GwaTarget, Link, LinkState
 from app.errors import SmgwctError, Text
 from app.processes.flows.han_common import SECRET_STORE_EXTRA
 from app.security.secrets import KeyringSecretStore, SecretStore, SecretStoreUnavailable
-from ui.gwa_link import GwaLinkFiles, PasswordNeeded, load_target, password_key, read_file
+from ui.gwa_link import GwaLinkFiles, LinkPasswords, PasswordNeeded, load_target
 from ui.views.connections import ConnectionPanel
 from ui.views.gwa_setup import GwaSetupDialog
 
@@ -129,13 +129,9 @@ class GwaLinkControl(QObject):
         """The stored set-up: password from the keyring, else asked for in the dialog."""
         self.panel.cards[Link.GWA].set_target(files.url)
         store = secret_store(self.context)
-        password: str | None = None
         try:
-            if store is not None:
-                cert = await asyncio.to_thread(read_file, files.cert_file, "gwa_cert_file")
-                with contextlib.suppress(SecretStoreUnavailable):
-                    password = await asyncio.to_thread(store.get, password_key(cert))
-            target = await asyncio.to_thread(load_target, files, password, self.workdir())
+            target = await asyncio.to_thread(load_target, files, LinkPasswords(None, store),
+                                             self.workdir())
         except PasswordNeeded:
             self.open_setup(files, ASK_EACH_START if store is None else ASK_PASSWORD)
             return None

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from app.errors import SmgwctError, Text
 from app.security.secrets import SecretStore, SecretStoreUnavailable
-from ui.gwa_link import GwaLinkFiles, PasswordNeeded, load_target, password_key, read_file
+from ui.gwa_link import GwaLinkFiles, LinkPasswords, PasswordNeeded, load_target
 from ui.i18n import language, text
 
 log = logging.getLogger(__name__)
@@ -200,24 +200,20 @@ class GwaSetupDialog(QDialog):
 
     async def _apply(self) -> bool:
         files = self.files()
-        password = self.password.text() or None
-        stored = False
+        passwords = LinkPasswords(self.password.text() or None, self.store)
         self._set_checking(True)
         try:
-            if password is None:
-                password = await asyncio.to_thread(self._stored_password, files)
-                stored = password is not None
-            target = await asyncio.to_thread(load_target, files, password, self.workdir)
+            target = await asyncio.to_thread(load_target, files, passwords, self.workdir)
         except SmgwctError as exc:
             self._show_error(exc)
             return False
         finally:
             with contextlib.suppress(RuntimeError):  # the dialog may be gone
                 self._set_checking(False)
-        if password and not stored and self.save_password.isChecked() and self.store:
+        remember = passwords.to_remember
+        if remember is not None and self.save_password.isChecked() and self.store:
             try:
-                cert = await asyncio.to_thread(read_file, files.cert_file, "gwa_cert_file")
-                await asyncio.to_thread(self.store.set, password_key(cert), password)
+                await asyncio.to_thread(self.store.set, *remember)
             except SecretStoreUnavailable as exc:
                 log.warning("GWA password not saved: %s", exc.message.en)
         self._error = None
@@ -225,15 +221,6 @@ class GwaSetupDialog(QDialog):
         self.applied.emit(target, files)
         self.close()
         return True
-
-    def _stored_password(self, files: GwaLinkFiles) -> str | None:
-        if self.store is None:
-            return None
-        try:
-            cert = read_file(files.cert_file, "gwa_cert_file")
-            return self.store.get(password_key(cert))
-        except (SecretStoreUnavailable, SmgwctError):
-            return None
 
     def _set_checking(self, on: bool) -> None:
         self._checking = on

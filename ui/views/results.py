@@ -5,7 +5,8 @@ for the flow's name, shows the run in that view (one tab per flow, created on fi
 reused for later runs). A flow's view registers itself in one of two ways, without touching the
 main window:
 
-* a line in :data:`BUILTIN` (``flow name -> "module:Class"``, imported on first use), or
+* a line in :data:`BUILTIN` (``flow name -> "module:Class"`` or ``"module:factory"``, imported
+  on first use; flows in :data:`BUILTIN_ON_FAILURE` show failed runs too), or
 * :func:`register_result_view` at run time (tests, plug-ins, a view module imported anyway).
 
 A result view is a ``QWidget`` with ``show_result(run_result)`` and a ``title`` label whose text is
@@ -50,7 +51,14 @@ class Registration:
 BUILTIN: dict[str, str] = {
     "technical_data": "ui.views.han_technical_view:HanTechnicalView",
     "logs": "ui.views.han_logs_view:HanLogsView",
+    "handover": "ui.views.verdicts:handover_view",
+    "pairing": "ui.views.verdicts:pairing_view",
+    "meter_change": "ui.views.verdicts:meter_change_view",
+    "discovery": "ui.views.verdicts:discovery_view",
 }
+#: Built-in views that show failed runs as well (verdicts: which check failed, and why).
+BUILTIN_ON_FAILURE: frozenset[str] = frozenset({"handover", "pairing", "meter_change",
+                                                "discovery"})
 
 _registered: dict[str, Registration] = {}
 
@@ -87,7 +95,9 @@ def registration_for(flow: str) -> Registration | None:
     if found is not None:
         return found
     target = BUILTIN.get(flow)
-    return Registration(flow, _lazy(target)) if target is not None else None
+    if target is None:
+        return None
+    return Registration(flow, _lazy(target), on_failure=flow in BUILTIN_ON_FAILURE)
 
 
 def result_view_for(flow: str) -> ResultViewFactory | None:
