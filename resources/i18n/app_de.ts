@@ -23,6 +23,14 @@
 <context>
     <name>FlowListPanel</name>
     <message>
+        <source>No job selected</source>
+        <translation>Kein Auftrag gewählt</translation>
+    </message>
+    <message>
+        <source>For job {job}</source>
+        <translation>Für Auftrag {job}</translation>
+    </message>
+    <message>
         <source>Flows</source>
         <translation>Abläufe</translation>
     </message>
@@ -417,6 +425,173 @@
     </message>
 </context>
 <context>
+    <name>JobsPanel</name>
+    <message>
+        <source>open</source>
+        <translation>offen</translation>
+    </message>
+    <message>
+        <source>completed</source>
+        <translation>abgeschlossen</translation>
+    </message>
+    <message>
+        <source>Import a work order</source>
+        <translation>Auftrag importieren</translation>
+    </message>
+    <message>
+        <source>Work orders ({patterns})</source>
+        <translation>Aufträge ({patterns})</translation>
+    </message>
+    <message>
+        <source>Note</source>
+        <translation>Notiz</translation>
+    </message>
+    <message>
+        <source>Note for job {job}:</source>
+        <translation>Notiz zum Auftrag {job}:</translation>
+    </message>
+    <message>
+        <source>Seal</source>
+        <translation>Plombe</translation>
+    </message>
+    <message>
+        <source>Number of the seal fitted (e.g. DE-123456):</source>
+        <translation>Nummer der gesetzten Plombe (z. B. DE-123456):</translation>
+    </message>
+    <message>
+        <source>Building the commissioning report…</source>
+        <translation>Inbetriebnahmeprotokoll wird erstellt…</translation>
+    </message>
+    <message>
+        <source>Report: {path}</source>
+        <translation>Protokoll: {path}</translation>
+    </message>
+    <message>
+        <source>Data: {path}</source>
+        <translation>Daten: {path}</translation>
+    </message>
+    <message>
+        <source>Signature: {path}</source>
+        <translation>Signatur: {path}</translation>
+    </message>
+    <message>
+        <source>No job selected. Flows run without a work order.</source>
+        <translation>Kein Auftrag gewählt. Abläufe laufen ohne Auftrag.</translation>
+    </message>
+    <message>
+        <source>Current job {job}: {site}</source>
+        <translation>Aktueller Auftrag {job}: {site}</translation>
+    </message>
+    <message>
+        <source>Work order</source>
+        <translation>Auftrag</translation>
+    </message>
+    <message>
+        <source>SMGW ID</source>
+        <translation>SMGW-ID</translation>
+    </message>
+    <message>
+        <source>GWA tenant</source>
+        <translation>GWA-Mandant</translation>
+    </message>
+    <message>
+        <source>Meter</source>
+        <translation>Zähler</translation>
+    </message>
+    <message>
+        <source>Planned flows</source>
+        <translation>Geplante Abläufe</translation>
+    </message>
+    <message>
+        <source>Runs</source>
+        <translation>Läufe</translation>
+    </message>
+    <message>
+        <source>Readings</source>
+        <translation>Zählerstände</translation>
+    </message>
+    <message>
+        <source>fitted</source>
+        <translation>gesetzt</translation>
+    </message>
+    <message>
+        <source>removed</source>
+        <translation>entfernt</translation>
+    </message>
+    <message>
+        <source>checked</source>
+        <translation>geprüft</translation>
+    </message>
+    <message>
+        <source>Seals</source>
+        <translation>Plomben</translation>
+    </message>
+    <message>
+        <source>Notes</source>
+        <translation>Notizen</translation>
+    </message>
+    <message>
+        <source>Photos</source>
+        <translation>Fotos</translation>
+    </message>
+    <message>
+        <source>Outside demo mode no technician certificate is set up for signing. Build the report with: smgwct report build --job JOB --cert CERT --key KEY --out FOLDER</source>
+        <translation>Außerhalb des Demo-Modus ist kein Techniker-Zertifikat zum Signieren eingerichtet. Erstellen Sie das Protokoll mit: smgwct report build --job AUFTRAG --cert ZERTIFIKAT --key SCHLÜSSEL --out ORDNER</translation>
+    </message>
+    <message>
+        <source>Writes the signed report (PDF, XML, signature) into the job&apos;s folder and verifies it.</source>
+        <translation>Schreibt das signierte Protokoll (PDF, XML, Signatur) in den Ordner des Auftrags und prüft es.</translation>
+    </message>
+    <message>
+        <source>Job list</source>
+        <translation>Auftragsliste</translation>
+    </message>
+    <message>
+        <source>Jobs</source>
+        <translation>Aufträge</translation>
+    </message>
+    <message>
+        <source>Import…</source>
+        <translation>Importieren…</translation>
+    </message>
+    <message>
+        <source>Job</source>
+        <translation>Auftrag</translation>
+    </message>
+    <message>
+        <source>Site</source>
+        <translation>Einsatzort</translation>
+    </message>
+    <message>
+        <source>State</source>
+        <translation>Status</translation>
+    </message>
+    <message>
+        <source>Entry</source>
+        <translation>Eintrag</translation>
+    </message>
+    <message>
+        <source>Value</source>
+        <translation>Wert</translation>
+    </message>
+    <message>
+        <source>No jobs yet. Import a work order file (XML or JSON).</source>
+        <translation>Noch keine Aufträge. Importieren Sie eine Auftragsdatei (XML oder JSON).</translation>
+    </message>
+    <message>
+        <source>Note…</source>
+        <translation>Notiz…</translation>
+    </message>
+    <message>
+        <source>Seal…</source>
+        <translation>Plombe…</translation>
+    </message>
+    <message>
+        <source>Build report</source>
+        <translation>Protokoll erstellen</translation>
+    </message>
+</context>
+<context>
     <name>LinkCard</name>
     <message>
         <source>Not checked</source>
@@ -508,6 +683,10 @@
     <message>
         <source>Read meter &amp;optically</source>
         <translation>Zähler &amp;optisch auslesen</translation>
+    </message>
+    <message>
+        <source>&amp;Jobs</source>
+        <translation>&amp;Aufträge</translation>
     </message>
     <message>
         <source>&amp;Settings</source>

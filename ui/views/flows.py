@@ -35,6 +35,11 @@ class FlowListPanel(QWidget):
         self.description.setWordWrap(True)
         self.description.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.description.setStyleSheet("color: #3c4043;")
+        self.job_label = QLabel(self)
+        self.job_label.setObjectName("flow-job")
+        self.job_label.setWordWrap(True)
+        self.job_label.setStyleSheet("color: #174ea6;")
+        self._job: str | None = None
         self.empty = QLabel(self)
         self.empty.setObjectName("flow-empty")
         self.empty.setWordWrap(True)
@@ -49,6 +54,7 @@ class FlowListPanel(QWidget):
         layout.addWidget(self.list, 1)
         layout.addWidget(self.empty)
         layout.addWidget(self.description)
+        layout.addWidget(self.job_label)
         layout.addWidget(self.start_button)
         self._busy = False
         self.retranslate()
@@ -63,6 +69,17 @@ class FlowListPanel(QWidget):
         """While a flow runs no second one can be started."""
         self._busy = busy
         self._update()
+
+    def set_job(self, job_id: str | None) -> None:
+        """Name the job the next flow runs for (Auftrag), or none."""
+        self._job = job_id
+        self._update_job_label()
+
+    def _update_job_label(self) -> None:
+        if self._job is None:
+            self.job_label.setText(self.tr("No job selected"))
+        else:
+            self.job_label.setText(self.tr("For job {job}").format(job=self._job))
 
     def current_flow(self) -> Any | None:
         index = self.list.currentIndex()
@@ -88,6 +105,7 @@ class FlowListPanel(QWidget):
         self.title.setText(self.tr("Flows"))
         self.start_button.setText(self.tr("Start flow"))
         self.empty.setText(self.tr("No flows are available in this build."))
+        self._update_job_label()
         self.model.retranslate()
         self._update()
 

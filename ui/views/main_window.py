@@ -41,6 +41,7 @@ from ui.views.connections import ConnectionPanel
 from ui.views.flows import FlowListPanel
 from ui.views.gwa_control import GwaLinkControl
 from ui.views.gwa_setup import GwaSetupDialog
+from ui.views.jobs import JobsPanel, job_data
 from ui.views.optical_view import OpticalReadView
 from ui.views.steps import StepView
 from ui.views.trace import TracePanel
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SIZE = QSize(1280, 800)
 OPTICAL_TOOL = "optical"
+JOBS_TOOL = "jobs"
 
 
 EngineFactory = Callable[[UserInteraction, AppContext], Engine]
@@ -117,6 +119,9 @@ class MainWindow(QMainWindow):
         )
         self.workspace = Workspace(self.step_view, self)
         self.workspace.add_tool(OPTICAL_TOOL, self.optical_view)
+        self.jobs = JobsPanel(context, self, audit=self.engine.audit, runs=self.engine.store,
+                              demo=self.demo)
+        self.workspace.add_tool(JOBS_TOOL, self.jobs)
         self.gwa = GwaLinkControl(self, context, self.connections)
         self.gwa.configured.connect(self._gwa_configured)
         self.setStyleSheet(WINDOW_STYLE)
@@ -132,6 +137,7 @@ class MainWindow(QMainWindow):
         self.step_view.cancel_requested.connect(self.cancel_flow)
         self.optical_view.running_changed.connect(self._on_optical_running)
         self.optical_view.snapshot_received.connect(self._on_optical_snapshot)
+        self.jobs.current_changed.connect(self._on_job_changed)
 
         self.connections.bind(context)
         self.flow_panel.set_flows(self._load_flows() if flows is None else list(flows))
@@ -144,6 +150,7 @@ class MainWindow(QMainWindow):
         stored_gwa = GwaLinkFiles.from_settings(self.settings)
         if context.gwa is None and stored_gwa is not None:
             self.gwa.restore_later(stored_gwa)
+        self.jobs.refresh_later()
 
     # --- construction --------------------------------------------------------------------------
 
@@ -193,6 +200,9 @@ class MainWindow(QMainWindow):
         self.optical_action = QAction(self)
         self.optical_action.triggered.connect(lambda: self.workspace.show_tool(OPTICAL_TOOL))
         self.view_menu.addAction(self.optical_action)
+        self.jobs_action = QAction(self)
+        self.jobs_action.triggered.connect(lambda: self.workspace.show_tool(JOBS_TOOL))
+        self.view_menu.addAction(self.jobs_action)
 
         self.settings_menu = bar.addMenu("")
         self.gwa_action = QAction(self)
@@ -260,6 +270,7 @@ class MainWindow(QMainWindow):
         self.view_menu.setTitle(self.tr("&View"))
         self.trace_action.setText(self.tr("Protocol &trace"))
         self.optical_action.setText(self.tr("Read meter &optically"))
+        self.jobs_action.setText(self.tr("&Jobs"))
         self.settings_menu.setTitle(self.tr("&Settings"))
         self.gwa_action.setText(self.tr("Set up the &GWA link…"))
         self.language_menu.setTitle(self.tr("&Language"))
@@ -290,7 +301,7 @@ class MainWindow(QMainWindow):
             self.tr("--- {flow} started ---").format(flow=text(flow_title(flow)))
         )
         try:
-            return self.bridge.start(flow)
+            return self.bridge.start(flow, job_data(self.jobs.current_job) or None)
         except SmgwctError as exc:
             self._show_error(exc)
             return None
@@ -327,8 +338,13 @@ class MainWindow(QMainWindow):
         elif isinstance(outcome, RunResult) and not self._closing:
             self.workspace.show_result(outcome, self._current_flow)
         self._render_run_state()
+        if not self._closing:
+            self.jobs.refresh_later()  # the run may have added runs, readings and seals
         if self._closing:
             self.close()
+
+    def _on_job_changed(self, job: Any) -> None:
+        self.flow_panel.set_job(job.job_id if job is not None else None)
 
     def _render_run_state(self) -> None:
         if self.bridge.running:
@@ -485,6 +501,7 @@ class MainWindow(QMainWindow):
         await self.bridge.shutdown()
         await self.optical_view.shutdown()
         await self.gwa.shutdown()
+        await self.jobs.shutdown()
         self.connections.unbind()
         if not self._detached:
             self._detached = True
