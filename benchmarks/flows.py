@@ -3,28 +3,31 @@
 Run: ``.venv/bin/python benchmarks/flows.py [--flows NAME,...] [--stall-limit-ms 50]``.
 
 Each flow (connection_test, technical_data, logs, self_test, handover, pairing, meter_change,
-discovery) runs once, headless with scripted answers, against a fresh demo world with zero
-simulated latency: virtual SMGW (HAN and WAN side), reference GWA and - for the meter change -
-virtual meters behind a read head, all on loopback and, as in ``smgwct demo``, in the same event
-loop as the tool. (The worlds come from the end-to-end test fixtures until the embedded default
-starts all of this itself.) Starting a world is not measured.
+discovery) runs once, headless with scripted answers, against a fresh embedded default with zero
+simulated latency, started as ``smgwct demo`` and ``smgwct flow run --demo`` start it: the
+virtual SMGW (HAN and WAN side), the reference GWA, the virtual meters and the read head in their
+own thread with their own event loop, each flow from the scenario that shows it
+(``app.sim.demo_site.scenario_for_flow``: ``delivery`` for the handover and the pairing,
+``meter-change`` for the meter change, ``default`` otherwise). Starting the simulators is not
+measured.
 
-For each run the event loop's selector is instrumented: every time the loop blocks in
+For each run the tool's event loop's selector is instrumented: every time the loop blocks in
 ``select()``, the blocked time is attributed to what woke it up:
 
-* **network**: a socket became readable/writable - the pure network time (on loopback with the
-  peers in the same loop, this is the kernel's transit time and little more);
+* **network**: a socket became readable/writable - waiting for the peers (on loopback with zero
+  latency: the kernel's transit time plus the simulators' own work in their thread);
 * **thread**: only the loop's self-pipe - a worker thread handed back a result (SQLite commits,
   ``asyncio.to_thread`` work, the serial reader of the read head);
 * **timer**: nothing - a timeout or a sleep expired (deliberate waits: the virtual meter's push
-  interval, the GWA's session hold, polling).
+  interval, polling, the flows' settle times).
 
-``busy`` is the rest of the wall time: code running in the loop (tool and simulators); the TLS
-columns show how much of it are OpenSSL handshakes (``ssl.SSLObject.do_handshake``, both ends).
-A heartbeat task (5 ms timer) records how late it fires: the longest lateness is the longest
-event-loop stall. A watchdog thread samples the loop thread's stack while a stall is longer
-than the limit, so the output names the blocking call. The script exits with 1 when the longest
-stall exceeds ``--stall-limit-ms`` (default 50 ms) or a flow does not succeed.
+``busy`` is the rest of the wall time: code running in the tool's loop; the TLS columns show how
+much of it are OpenSSL handshakes in the tool's loop (``ssl.SSLObject.do_handshake``, the client
+side; the simulators' server side is counted separately, it runs in their thread). A heartbeat
+task (5 ms timer) records how late it fires: the longest lateness is the longest event-loop
+stall. A watchdog thread samples the loop thread's stack while a stall is longer than the limit,
+so the output names the blocking call. The script exits with 1 when the longest stall exceeds
+``--stall-limit-ms`` (default 50 ms) or a flow does not succeed.
 """
 
 from __future__ import annotations
@@ -40,7 +43,6 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,8 @@ class LoopClock:
     handshakes: int = 0
     handshake_time: float = 0.0
     handshake_max: float = 0.0
+    #: TLS handshake calls in other threads (the simulators' server side)
+    other_handshakes: int = 0
     max_stall: float = 0.0
     stall_stack: str | None = None
     stacks: dict[int, tuple[float, str]] = field(default_factory=dict)
@@ -102,8 +106,13 @@ def instrumented(loop: asyncio.AbstractEventLoop, clock: LoopClock) -> Any:
         return ready
 
     handshake = ssl.SSLObject.do_handshake
+    loop_thread = threading.get_ident()
 
     def timed_handshake(self: ssl.SSLObject) -> None:
+        if threading.get_ident() != loop_thread:  # the simulators' thread
+            handshake(self)
+            clock.other_handshakes += 1
+            return
         started = time.perf_counter()
         try:
             handshake(self)
@@ -184,47 +193,40 @@ def describe(frame: Any) -> str:
 
 @dataclass
 class Case:
-    """One flow run: its world, the flow, job data and answers."""
+    """One flow run: the flow, its job data and answers (the scenario follows from the flow)."""
 
     name: str
-    world: Callable[[Any, Path], contextlib.AbstractAsyncContextManager[Any]]
     data: dict[str, Any]
     answers: dict[str, Any]
 
 
+def work_order(name: str) -> dict[str, Any]:
+    """A demo work order (``resources/demo/jobs/<name>.json``) as job data."""
+    import json
+
+    from app.resources import resource_path
+
+    return json.loads(resource_path("demo", "jobs", f"{name}.json").read_text("utf-8"))
+
+
 def cases() -> dict[str, Case]:
     from app.processes.flows.meter_change import NOTE_PROMPT, SEAL_PROMPT, SWAP_PROMPT
-    from tests.e2e.conftest import CONSUMER, HOUSEHOLD, flow_world, work_order
-    from tests.e2e.test_meter_change_world import meter_change_world
 
-    @contextlib.asynccontextmanager
-    async def plain(pki: Any, tmp: Path) -> AsyncIterator[Any]:
-        async with flow_world(pki, tmp) as world:
-            yield world
-
-    @contextlib.asynccontextmanager
-    async def site(pki: Any, tmp: Path) -> AsyncIterator[Any]:
-        async with meter_change_world(pki, tmp) as s:
-            yield s.world
-
+    consumer = "ethe0390000001.lv"
     trust = {TRUST: True}
-    fast = {"gwa_retry_seconds": 0.2}
     return {c.name: c for c in (
-        Case("connection_test", plain, {}, trust),
-        Case("technical_data", plain, {"job": work_order()}, trust),
-        Case("logs", plain, {"job": work_order(), "kinds": ["system", "consumer"],
-                             "users": {"consumer": CONSUMER}}, trust),
-        Case("self_test", plain, {}, trust),
-        Case("handover", plain, {"job": work_order(), **fast, "event_settle_seconds": 0.5},
-             trust),
-        Case("pairing", plain, {"job": work_order(), "server_id": HOUSEHOLD,
-                                "crypto_reset": "no", **fast}, trust),
-        Case("meter_change", site, {"job": work_order("meter-change"),
-                                    "users": {"consumer": CONSUMER}, **fast,
-                                    "detect_seconds": 5, "values_wait_seconds": 5},
-             {**trust, SEAL_PROMPT.en: "DE-4711-0815", NOTE_PROMPT.en: "",
-              SWAP_PROMPT.en: True}),
-        Case("discovery", plain, {"job": work_order()}, trust),
+        Case("connection_test", {}, trust),
+        Case("technical_data", {"job": work_order("handover")}, trust),
+        Case("logs", {"job": work_order("handover"), "kinds": ["system", "consumer"],
+                      "users": {"consumer": consumer}}, trust),
+        Case("self_test", {}, trust),
+        Case("handover", {"job": work_order("handover")}, trust),
+        Case("pairing", {"job": work_order("handover"), "server_id": "1EMH0012345678",
+                         "crypto_reset": "no"}, trust),
+        Case("meter_change", {"job": work_order("meter-change"), "users": {"consumer": consumer},
+                              "detect_seconds": 5, "values_wait_seconds": 5},
+             {**trust, SEAL_PROMPT.en: "DE-4711-0815", NOTE_PROMPT.en: "", SWAP_PROMPT.en: True}),
+        Case("discovery", {"job": work_order("handover")}, trust),
     )}
 
 
@@ -236,15 +238,26 @@ class Row:
     clock: LoopClock
 
 
-async def measure(case: Case, pki: Any, tmp: Path, limit: float) -> Row:
+async def measure(case: Case, data_dir: Path, limit: float) -> Row:
+    from app.processes.engine import Engine
     from app.processes.flows import by_name
+    from app.processes.flows.gwa_common import close_run_links
+    from app.processes.interaction import ScriptedInteraction
+    from app.sim.demo_site import scenario_for_flow
+    from app.sim.embedded import EmbeddedDefault
+    from app.store.audit import AuditLog
+    from app.store.db import JobStore
 
     flow = by_name(case.name)
-    async with case.world(pki, tmp) as world:
+    demo = EmbeddedDefault(scenario=scenario_for_flow(case.name), data_dir=data_dir,
+                           threaded=True, fresh=True)
+    await demo.start()
+    try:
         loop = asyncio.get_running_loop()
         clock = LoopClock()
         dog = Watchdog(clock, limit)
-        engine = world.engine(case.answers)
+        engine = Engine(JobStore(data_dir / "jobs.sqlite3"), AuditLog(data_dir / "audit.sqlite3"),
+                        ScriptedInteraction(case.answers), demo.context)
         dog.start()
         beat = asyncio.ensure_future(dog.beat())
         try:
@@ -257,6 +270,9 @@ async def measure(case: Case, pki: Any, tmp: Path, limit: float) -> Row:
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
             dog.stop()
+            await close_run_links(demo.context)
+    finally:
+        await demo.stop()
     outcome = result.outcome if result.succeeded else f"{result.outcome} at {result.failed_step}"
     if not result.succeeded and result.error is not None:
         print(f"{case.name}: {result.error.en}", file=sys.stderr)
@@ -286,9 +302,10 @@ def print_table(rows: list[Row], limit_ms: float) -> None:
           f"({100 * busy / max(total, 1e-9):.0f} % of wall), deliberate waits "
           f"{sum(r.clock.timer for r in rows):.2f} s")
     shakes = sum(r.clock.handshakes for r in rows)
-    print(f"TLS handshakes in the loop (both ends in demo mode): {shakes}, "
+    print(f"TLS handshakes in the tool's loop (client side): {shakes}, "
           f"{sum(r.clock.handshake_time for r in rows):.2f} s of CPU, longest single call "
-          f"{1000 * max(r.clock.handshake_max for r in rows):.1f} ms")
+          f"{1000 * max(r.clock.handshake_max for r in rows):.1f} ms; in the simulators' "
+          f"thread: {sum(r.clock.other_handshakes for r in rows)} handshake calls")
     worst = max(rows, key=lambda r: r.clock.max_stall)
     print(f"longest event-loop stall: {1000 * worst.clock.max_stall:.1f} ms in {worst.flow} "
           f"(limit {limit_ms:g} ms)")
@@ -302,15 +319,10 @@ def print_table(rows: list[Row], limit_ms: float) -> None:
 
 
 async def run(names: list[str], limit_ms: float, base: Path) -> list[Row]:
-    from app.security.pki import create_demo_pki
-
-    pki = await asyncio.to_thread(create_demo_pki, "EDEM0100000001")
-    pki.write(base / "pki")
     all_cases = cases()
     rows = []
     for name in names:
-        (base / name).mkdir(parents=True, exist_ok=True)
-        rows.append(await measure(all_cases[name], pki, base / name, limit_ms / 1000))
+        rows.append(await measure(all_cases[name], base / "data", limit_ms / 1000))
     return rows
 
 

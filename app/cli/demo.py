@@ -24,13 +24,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--gwa-port", type=int, default=0, help="port of the reference GWA (0: any free port)"
     )
+    parser.add_argument(
+        "--fresh", action="store_true",
+        help="start from the scenario again (forget what earlier demo sessions changed)",
+    )
     parser.set_defaults(func=run)
 
 
 def demo_context_factory(
-    scenario: str = "default", *, han_port: int = 0, gwa_port: int = 0
+    scenario: str = "default", *, han_port: int = 0, gwa_port: int = 0, fresh: bool = False
 ) -> Callable[[Progress | None], object]:
-    """A context factory that starts the embedded default and returns its context.
+    """A context factory that starts the embedded default (its simulators in their own thread,
+    so that they never stall the window's event loop) and returns its context.
 
     The window stops it again when it closes (``context.demo.stop()``).
     """
@@ -39,7 +44,8 @@ def demo_context_factory(
         try:
             from app.sim.embedded import EmbeddedDefault
 
-            embedded = EmbeddedDefault(scenario=scenario, han_port=han_port, gwa_port=gwa_port)
+            embedded = EmbeddedDefault(scenario=scenario, han_port=han_port, gwa_port=gwa_port,
+                                       threaded=True, fresh=fresh)
             await embedded.start(progress)
         except ModuleNotFoundError as exc:
             if not (exc.name or "").startswith("app."):
@@ -63,5 +69,6 @@ def demo_context_factory(
 def run(args: argparse.Namespace) -> int:
     from ui.main import run as run_gui  # the composition root may reach into ui/
 
-    factory = demo_context_factory(args.scenario, han_port=args.han_port, gwa_port=args.gwa_port)
+    factory = demo_context_factory(args.scenario, han_port=args.han_port, gwa_port=args.gwa_port,
+                                   fresh=args.fresh)
     return run_gui(factory, language=args.lang, demo=True)

@@ -39,7 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             p.add_argument("run_id", help="the run to continue")
             p.add_argument("name", help="the flow of that run")
         p.add_argument("--demo", action="store_true", help="run against the embedded default")
-        p.add_argument("--scenario", default="default", help="demo scenario (with --demo)")
+        p.add_argument("--scenario", default=None,
+                       help="demo scenario (with --demo; default: the flow's usual start state, "
+                            "see docs/demo.md)")
         p.add_argument("--answers", type=Path, help="JSON file with the technician's answers")
         p.add_argument("--han-host", help="gateway HAN address (without --demo)")
         p.add_argument("--han-port", type=int, default=443)
@@ -117,9 +119,13 @@ async def _execute(args: argparse.Namespace, resume_id: str | None) -> int:
     interaction = _interaction(args)
     demo = None
     if args.demo:
+        from app.sim.demo_site import scenario_for_flow
         from app.sim.embedded import EmbeddedDefault
 
-        demo = EmbeddedDefault(scenario=args.scenario)
+        # simulators in their own thread; a new run starts from the scenario, a resumed one
+        # finds the state its earlier steps left
+        demo = EmbeddedDefault(scenario=args.scenario or scenario_for_flow(flow.name),
+                               threaded=True, fresh=resume_id is None)
         await demo.start()
         context = demo.context
     else:
@@ -132,6 +138,9 @@ async def _execute(args: argparse.Namespace, resume_id: str | None) -> int:
         result: RunResult = (await engine.resume(resume_id, flow) if resume_id
                              else await engine.run(flow, data))
     finally:
+        from app.processes.flows.gwa_common import close_run_links
+
+        await close_run_links(context)
         if demo is not None:
             await demo.stop()
     if args.json:

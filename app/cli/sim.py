@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
     parser.add_argument("--han-port", type=int, default=0, help="HAN port (0: any free port)")
     parser.add_argument("--gwa-port", type=int, default=0, help="GWA port (0: any free port)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start from the scenario again (forget earlier changes)")
     parser.add_argument("--json", action="store_true", help="one JSON object per endpoint")
     parser.set_defaults(func=run)
 
@@ -28,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _serve(args: argparse.Namespace) -> int:
     embedded = EmbeddedDefault(scenario=args.scenario, host=args.host, han_port=args.han_port,
-                               gwa_port=args.gwa_port)
+                               gwa_port=args.gwa_port, threaded=True, fresh=args.fresh)
     lang = language()
     await embedded.start(
         progress=None if args.json else (lambda text: print(text.get(lang), file=sys.stderr))

@@ -2,8 +2,8 @@
 touches physically - virtual meters behind their optical interfaces, the site's read head, and
 the meter cabinet where the old meter is swapped for the spare one.
 
-(Support module of the meter change tests, the kill-and-resume test and ``benchmarks/flows.py``;
-it holds no tests of its own.)
+(Support module of the meter change tests and the kill-and-resume test; it holds no tests of
+its own. Demo mode has the same site in the embedded default's ``meter-change`` scenario.)
 
 The gateway starts in normal operation with the household meter ``1EMH0012345678`` (two
 evaluation profiles read it) and without the heat pump meter ``1DZG0042123440``, which waits,
@@ -23,7 +23,6 @@ from typing import Any
 
 from app.context import OpticalTarget
 from app.domain import LogicalName, ServerId
-from app.protocols.admin import Address, AddressPurpose, CommunicationProfile, PeerRole
 from app.security.pki import DemoPki
 from app.sim.meter import MeterProfile, VirtualMeter
 from app.sim.smgw.state import LmnMeter, RegisterValue
@@ -152,20 +151,15 @@ def _lmn_meter(entry: dict[str, Any]) -> LmnMeter:
 
 
 async def prepare_gateway(world: FlowWorld) -> None:
-    """The state before the visit: the EMT's communication profile is installed (the evaluation
-    profiles refer to it), the heat pump meter and its profile are not at the gateway; the
-    process counter starts at zero afterwards."""
+    """The state before the visit: the heat pump meter and its profile are not at the gateway
+    (the EMT profile the evaluation profiles refer to is installed by the virtual SMGW itself);
+    the process counter starts at zero afterwards."""
     gwa = world.context.gwa
     assert gwa is not None
-    sig, enc = world.pki["gwa_sig"].cert_der, world.pki["gwa_enc"].cert_der
-    emt = CommunicationProfile(
-        LogicalName.parse(EMT_PROFILE), 1, PeerRole.EMT, "EMT 9900123000002",
-        (Address(AddressPurpose.DATA, "https://127.0.0.1:9/emt"),),
-        world.pki["gwa_tls"].sha256, sig, enc, 0, 600, 3600)
+    assert world.wan.book.communication(LogicalName.parse(EMT_PROFILE)) is not None
     options = world.context.extras["gwa_link_options"]
     async with GwaLink(gwa, queue_path=world.tmp / "setup-queue.sqlite", **options) as link:
-        for process, params in (("communication_profile.create", {"profile": emt}),
-                                ("evaluation_profile.delete", {"id": SPARE_PROFILE}),
+        for process, params in (("evaluation_profile.delete", {"id": SPARE_PROFILE}),
                                 ("meter_profile.delete", {"server_id": HEAT_PUMP})):
             result = await link.run(process, SMGW, params)
             assert result.ok, (process, result.summary.en)

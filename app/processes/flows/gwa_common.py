@@ -22,8 +22,15 @@ A step opens :func:`gwa_session` and runs one or more processes of the GWA's tec
   answered, the likely cause and the next action; flows refine it for their processes
   (e.g. FE 09 in the pairing flow).
 
+The steps of one run share one :class:`~app.transports.gwa.GwaLink` (:class:`RunLinks`): its
+connection pool carries the run's requests, so the GWA is not greeted with a new TLS handshake
+per step. The link is closed when the run has not used it for ``LINK_IDLE_SECONDS`` (or by
+:func:`close_run_links`, e.g. when a command ends).
+
 Options for tests and embedding apps: ``AppContext.extras["gwa_link_options"]`` (keyword
-arguments of :class:`~app.transports.gwa.GwaLink`).
+arguments of :class:`~app.transports.gwa.GwaLink`) and ``AppContext.extras["gwa_offline_defaults"]``
+(defaults for the waiting options above, e.g. ``{"gwa_retry_seconds": 2}`` in a demo whose GWA
+is down for a while; the job data wins).
 """
 
 from __future__ import annotations
@@ -58,10 +65,18 @@ LEDGER_FILE = "flow-gwa-requests.sqlite3"
 QUEUE_FILE = "gwa-queue.sqlite"
 #: Key of optional :class:`GwaLink` keyword arguments in ``AppContext.extras``.
 LINK_OPTIONS_EXTRA = "gwa_link_options"
+#: Key of defaults for the waiting options (``gwa_retry_seconds`` …) in ``AppContext.extras``.
+OFFLINE_DEFAULTS_EXTRA = "gwa_offline_defaults"
+#: Key of the links the runs in progress share (:class:`RunLinks`) in ``AppContext.extras``.
+RUN_LINKS_EXTRA = "gwa_run_links"
+#: A run's shared link is closed when no step has used it for this long (seconds).
+LINK_IDLE_SECONDS = 10.0
 
 DEFAULT_RETRY_SECONDS = 10.0
 DEFAULT_WAIT_SECONDS = 300.0
 OFFLINE_CHOICES = ("ask", "wait", "queue", "stop")
+#: the job data's waiting options (defaults: ``AppContext.extras["gwa_offline_defaults"]``)
+OFFLINE_OPTIONS = ("gwa_retry_seconds", "gwa_wait_seconds", "gwa_offline")
 
 #: How far a job is when it reports a step (for the progress bar within one process).
 STEP_FRACTION = {
@@ -584,6 +599,106 @@ def open_link(app: AppContext) -> GwaLink:
 
 
 @dataclass
+class _RunLink:
+    link: GwaLink
+    target: Any
+    options: dict[str, Any]
+    loop: asyncio.AbstractEventLoop
+    users: int = 0
+    reaper: asyncio.Task[None] | None = None
+
+
+class RunLinks:
+    """The GWA links of the runs in progress, one per run (in ``AppContext.extras``).
+
+    A step takes its run's link with :meth:`acquire` and gives it back with :meth:`release`.
+    When no step of the run has used it for ``LINK_IDLE_SECONDS``, it is closed (a later step
+    simply gets a new one); a changed GWA target or link options also give a new one.
+    """
+
+    def __init__(self) -> None:
+        self._links: dict[str, _RunLink] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def acquire(self, app: AppContext, run_id: str) -> GwaLink:
+        """The run's link (opened on first use)."""
+        loop = asyncio.get_running_loop()
+        options = dict(app.extras.get(LINK_OPTIONS_EXTRA) or {})
+        held = self._links.get(run_id)
+        if held is not None and (held.loop is not loop or held.target is not app.gwa
+                                 or held.options != options):
+            del self._links[run_id]
+            if held.loop is loop and held.users == 0:
+                self._retire(held)
+            held = None
+        if held is None:
+            held = _RunLink(open_link(app), app.gwa, options, loop)
+            self._links[run_id] = held
+        held.users += 1
+        if held.reaper is not None:  # in use again: it stays open
+            held.reaper.cancel()
+            held.reaper = None
+        return held.link
+
+    def release(self, run_id: str, link: GwaLink) -> None:
+        """A step is done with the run's link; it is closed after the idle time."""
+        held = self._links.get(run_id)
+        if held is None or held.link is not link:  # replaced meanwhile: close the old one
+            self._close_soon(link)
+            return
+        held.users -= 1
+        if held.users <= 0:
+            held.users = 0
+            held.reaper = asyncio.ensure_future(self._reap(run_id, held))
+
+    def _retire(self, held: _RunLink) -> None:
+        if held.reaper is not None:
+            held.reaper.cancel()
+        self._close_soon(held.link)
+
+    def _close_soon(self, link: GwaLink) -> None:
+        task = asyncio.ensure_future(link.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _reap(self, run_id: str, held: _RunLink) -> None:
+        try:
+            await asyncio.sleep(LINK_IDLE_SECONDS)
+        finally:  # also when the loop shuts down: the link never stays open
+            if held.users == 0:
+                if self._links.get(run_id) is held:
+                    del self._links[run_id]
+                with contextlib.suppress(Exception):
+                    await held.link.close()
+
+    async def close(self) -> None:
+        """Close every link now (the command or the app ends)."""
+        links, self._links = list(self._links.values()), {}
+        for held in links:
+            if held.reaper is not None:
+                held.reaper.cancel()
+            with contextlib.suppress(Exception):
+                await held.link.close()
+        if self._closing:
+            await asyncio.wait(set(self._closing))
+
+
+def run_links(app: AppContext) -> RunLinks:
+    """The context's :class:`RunLinks` (created on first use)."""
+    links = app.extras.get(RUN_LINKS_EXTRA)
+    if not isinstance(links, RunLinks):
+        links = app.extras[RUN_LINKS_EXTRA] = RunLinks()
+    return links
+
+
+async def close_run_links(app: AppContext) -> None:
+    """Close the GWA links the context's runs share (when a command or the app ends)."""
+    links = app.extras.get(RUN_LINKS_EXTRA)
+    if isinstance(links, RunLinks):
+        await links.close()
+
+
+@dataclass
 class GwaSession:
     """The GWA link of one step visit (see :func:`gwa_session`)."""
 
@@ -792,20 +907,23 @@ def keeps_keys(exc: BaseException) -> bool:
 @contextlib.asynccontextmanager
 async def gwa_session(ctx: StepContext, smgw_id: str | SmgwId, *,
                       work_order: str | None = None) -> AsyncIterator[GwaSession]:
-    """The GWA link for one visit of a step (closed afterwards).
+    """The GWA link for one visit of a step (the run's shared link, see :class:`RunLinks`).
 
     If the step ends with an error, its next visit uses new idempotency keys (a real retry).
     After a crash, a cancel or an unreachable GWA the keys stay, so the same requests find their
     jobs again (or the queued request its job) and nothing runs twice.
     """
     app = _app(ctx)
-    policy = OfflinePolicy.from_data(ctx.data)
+    defaults = app.extras.get(OFFLINE_DEFAULTS_EXTRA) or {}
+    policy = OfflinePolicy.from_data({**{k: v for k, v in defaults.items()
+                                         if k in OFFLINE_OPTIONS}, **ctx.data})
     sid = smgw_id if isinstance(smgw_id, SmgwId) else SmgwId.parse(str(smgw_id))
     ledger = await asyncio.to_thread(RequestLedger, ledger_path(app))
+    links = run_links(app)
     link: GwaLink | None = None
     try:
         attempt = await ledger.db.call(ledger.attempt, ctx.run_id, ctx.step)
-        link = open_link(app)
+        link = links.acquire(app, ctx.run_id)
         session = GwaSession(ctx, link, ledger, sid, attempt, policy, work_order)
         try:
             yield session
@@ -816,8 +934,7 @@ async def gwa_session(ctx: StepContext, smgw_id: str | SmgwId, *,
             raise
     finally:
         if link is not None:
-            with contextlib.suppress(Exception):
-                await link.close()
+            links.release(ctx.run_id, link)
         await asyncio.to_thread(ledger.close)
 
 
@@ -868,8 +985,12 @@ __all__ = [
     "DEFAULT_WAIT_SECONDS",
     "FAILURE_HINTS",
     "LEDGER_FILE",
+    "LINK_IDLE_SECONDS",
     "LINK_OPTIONS_EXTRA",
+    "OFFLINE_DEFAULTS_EXTRA",
+    "OFFLINE_OPTIONS",
     "OFFLINE_PROMPT",
+    "RUN_LINKS_EXTRA",
     "REASON_HINTS",
     "GwaQueuedError",
     "GwaRun",
@@ -879,8 +1000,10 @@ __all__ = [
     "LedgerEntry",
     "OfflinePolicy",
     "RequestLedger",
+    "RunLinks",
     "catalogue_check",
     "check_link",
+    "close_run_links",
     "countdown",
     "describe_timeline_entry",
     "event_entry",
@@ -890,6 +1013,7 @@ __all__ = [
     "ledger_path",
     "open_link",
     "retryable",
+    "run_links",
     "timeline_entry",
     "with_retry",
 ]

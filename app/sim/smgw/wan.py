@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import enum
 import ipaddress
 import json
@@ -90,6 +91,7 @@ from app.sim.smgw.wan_state import (
     activate_operational_certificates,
     delivered_evaluation_profile,
     delivered_meter_profile,
+    missing_emt_profiles,
     project_evaluation,
     project_meter,
 )
@@ -210,6 +212,7 @@ class WanSide:
         wakeup_skew: int = 30,
         boot_session: bool = True,
         time_timeout: float = 5.0,
+        follow_gwa_address: bool = False,
     ) -> None:
         self.state = state
         self.credentials = credentials
@@ -226,6 +229,9 @@ class WanSide:
         self._wakeup_skew = wakeup_skew
         self._boot_session = boot_session
         self._time_timeout = time_timeout
+        #: the GWA of ``gwa_profile`` listens on other ports after each start (the embedded
+        #: default picks free ones): a stored profile with its ID takes over its addresses
+        self._follow_gwa_address = follow_gwa_address
         self.lmn = LmnEnvironment(
             meters={m.server_id: m for m in [*state.meters, *lmn_meters]},
             keys=dict(meter_keys or {}),
@@ -345,6 +351,7 @@ class WanSide:
         skipped = set(json.loads(self.store.meta("unmanaged_profiles") or "[]"))
         for row in stored:
             self.book.put(from_xml(row.xml))
+        await self._repair_configuration()
         managed_meters = [p for p in self.book.all(ProfileKind.METER)
                           if isinstance(p, MeterProfile)]
         self.state.meters[:] = []
@@ -379,12 +386,18 @@ class WanSide:
         for meter in self.state.meters:
             profiles.append(delivered_meter_profile(meter))
         skipped: list[str] = []
+        evaluations: list[Profile] = []
         for tp in self.state.profiles:
             converted = delivered_evaluation_profile(tp)
             if converted is None:
                 skipped.append(tp.usage_point_id)
             else:
-                profiles.append(converted)
+                evaluations.append(converted)
+        # the EMTs the evaluation profiles send to: without their communication profiles, a
+        # profile could not be written back (missing reference)
+        profiles.extend(missing_emt_profiles(evaluations, {self._delivery_profile.id},
+                                             self._delivery_profile))
+        profiles.extend(evaluations)
         change = StoreChange(meta={"gwa_profile": self._delivery_profile.id.text,
                                    "unmanaged_profiles": json.dumps(skipped)})
         for p in profiles:
@@ -394,6 +407,30 @@ class WanSide:
         await self.store.db.call(self.store.commit, change)
         for p in profiles:
             self.book.put(p)
+
+    async def _repair_configuration(self) -> None:
+        """After loading a stored configuration: the EMT profiles its evaluation profiles refer
+        to (stores from before they were installed at bootstrap), and - with
+        ``follow_gwa_address`` - the GWA profile's current addresses."""
+        change = StoreChange()
+        known = {p.id for p in self.book.all(ProfileKind.COMMUNICATION)}
+        gwa = self._delivery_profile
+        stored_gwa = self.book.communication(gwa.id) if gwa is not None else None
+        for emt in missing_emt_profiles(self.book.evaluations(), known, stored_gwa or gwa):
+            change.put_profiles.append(StoredProfile(emt.kind.value, emt.id.text, emt.revision,
+                                                     to_xml(emt)))
+            self.book.put(emt)
+        if (self._follow_gwa_address and gwa is not None and stored_gwa is not None
+                and stored_gwa.addresses != gwa.addresses):
+            moved = dataclasses.replace(stored_gwa, addresses=gwa.addresses)
+            change.put_profiles.append(StoredProfile(moved.kind.value, moved.id.text,
+                                                     moved.revision, to_xml(moved)))
+            self.book.put(moved)
+            log.info("virtual SMGW %s: the GWA profile %s now points to %s",
+                     self.state.smgw_id.text, moved.id.text,
+                     moved.address(AddressPurpose.MANAGEMENT))
+        if change.put_profiles:
+            await self.store.db.call(self.store.commit, change)
 
     def gwa_profile(self) -> CommunicationProfile | None:
         """The GWA communication profile the gateway uses for its channels."""

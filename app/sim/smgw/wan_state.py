@@ -12,14 +12,18 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from app.domain import LogicalName, Obis, ServerId
 from app.errors import InvalidValue
 from app.processes.micro.demo import demo_meter_key
 from app.protocols.admin import (
+    Address,
+    AddressPurpose,
     BillingEvaluationProfile,
     BillingPeriod,
+    CommunicationProfile,
     DeviceType,
     EvaluatedMeter,
     LmnComType,
@@ -27,6 +31,7 @@ from app.protocols.admin import (
     MeterProfile,
     NonBillingEvaluationProfile,
     OperatingState,
+    PeerRole,
     Profile,
     ProfileKind,
     to_xml,
@@ -214,3 +219,30 @@ def delivered_evaluation_profile(tp: EvaluationProfile) -> Profile | None:
     except (InvalidValue, ValueError):
         return None
     return profile
+
+
+def delivered_emt_profile(emt: LogicalName, gwa: CommunicationProfile) -> CommunicationProfile:
+    """The communication profile of the EMT (externer Marktteilnehmer, ch. 6.4.1) that delivered
+    evaluation profiles send to (``receivingEmt``): the demo EMT shares the GWA's certificates
+    and has a data address under the reserved ``.invalid`` domain (nothing is sent there)."""
+    name = emt.instance.removeprefix("emt-") or emt.instance
+    return CommunicationProfile(
+        emt, 1, PeerRole.EMT, f"EMT {name}",
+        (Address(AddressPurpose.DATA, f"https://emt-{name}.invalid/smgw/in"),),
+        gwa.tls_fingerprint, gwa.sig_certificate, gwa.enc_certificate, 0, 600, 3600)
+
+
+def missing_emt_profiles(profiles: Iterable[Profile], known: set[LogicalName],
+                         gwa: CommunicationProfile | None) -> list[CommunicationProfile]:
+    """One EMT profile per ``receivingEmt`` of the evaluation profiles among ``profiles`` that is
+    not in ``known`` (the gateway's communication profiles), so that the evaluation profiles can
+    be written again."""
+    if gwa is None:
+        return []
+    wanted: list[LogicalName] = []
+    for p in profiles:
+        if not isinstance(p, BillingEvaluationProfile | NonBillingEvaluationProfile):
+            continue
+        if p.receiving_emt not in known and p.receiving_emt not in wanted:
+            wanted.append(p.receiving_emt)
+    return [delivered_emt_profile(emt, gwa) for emt in wanted]
