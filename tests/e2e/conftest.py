@@ -1,9 +1,9 @@
 """A complete demo world for the job flows: virtual SMGW (HAN and WAN side on one state), reference
 GWA with its technician API, and a "cable" in front of the technician API that can be unplugged.
 
-The embedded default does not start the GWA's process runner and the gateway's WAN side yet, so
-the flow tests wire them here, on loopback TLS, from a scenario based on ``default.json`` but with
-the demo work orders' gateway ``EDEM0100000001`` (the demo PKI of the test session).
+The embedded default (``app/sim/embedded.py``) runs the same simulators for demo mode; the flow
+tests build this world themselves so that they can use short timers, rewrite the scenario, count
+the GWA processes and unplug the GWA at chosen moments.
 """
 
 from __future__ import annotations
