@@ -130,6 +130,9 @@ class StepView(QWidget):
         header.setSectionResizeMode(StepModel.PROGRESS, QHeaderView.ResizeMode.Fixed)
         header.setSectionResizeMode(StepModel.MESSAGE, QHeaderView.ResizeMode.Stretch)
         header.resizeSection(StepModel.PROGRESS, 150)
+        # Row heights follow the wrapped messages: recompute them whenever a column width changes
+        # (Qt sizes rows with the widths it had when the row arrived).
+        header.sectionResized.connect(lambda *_: self.table.resizeRowsToContents())
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self._show_details())
 
         self.details = QFrame(self)
