@@ -109,6 +109,7 @@ def test_selected_job_is_passed_to_a_started_flow(make_window, context, run):
     assert result.succeeded
     assert seen == [{"job": job.order.to_dict()}]
     # the job flow's first step attached the run to the job, through the panel's store
+    run(_panel(window).refresh())
     run(wait_until(lambda: len(_panel(window).current_job.runs) == 1))
     assert _panel(window).current_job.runs[0].run_id == result.run_id
     # without a current job the flow gets no job data
@@ -123,8 +124,10 @@ def test_note_and_seal_dialogs_add_entries(make_window, context, run):
     window = make_window(context)
     panel = _panel(window)
     _import(run, window, DEMO_JOBS / "handover.json")
+    run(wait_until(lambda: panel.current_job is not None))  # the import selects the new job
     dialog = panel.open_note_dialog()
-    assert isinstance(dialog, QInputDialog) and dialog.isVisible()
+    assert isinstance(dialog, QInputDialog)
+    run(wait_until(dialog.isVisible))  # shown non-modally, without blocking the loop
     dialog.textValueSelected.emit("Zählerschrank verschlossen")
     run(wait_until(lambda: len(panel.current_job.notes) == 1))
     dialog.close()
@@ -136,7 +139,8 @@ def test_note_and_seal_dialogs_add_entries(make_window, context, run):
     assert panel.current_job.seals[0].number == "DE-4711"
     # a bad seal number is refused with the field named
     assert run(panel.add_seal("  ")) is False
-    assert panel.error_box is not None and "Plombennummer" in panel.error_box.text()
+    run(wait_until(lambda: panel.error_box is not None))
+    assert "Plombennummer" in panel.error_box.text()
 
 
 def test_report_button_disabled_outside_demo(make_window, context, run):

@@ -201,6 +201,8 @@ class JobsPanel(QWidget):
         task.add_done_callback(self._tasks.discard)
         return task
 
+    _store_lock: asyncio.Lock | None = None
+
     async def _open_store(self) -> WorkOrderStore:
         if self.store is None:
             folder = store_folder(self.context)
@@ -210,10 +212,17 @@ class JobsPanel(QWidget):
         return self.store
 
     async def _call(self, function: Any, *args: Any) -> Any:
-        """``function(store, *args)`` in a worker thread; errors are shown, then ``None``."""
+        """``function(store, *args)`` in a worker thread; errors are shown, then ``None``.
+
+        Calls are serialised: the store is opened once, and its SQLite connection is never used
+        by two worker threads at the same time (a start-up refresh racing an import did that).
+        """
+        if self._store_lock is None:
+            self._store_lock = asyncio.Lock()
         try:
-            store = await self._open_store()
-            return await asyncio.to_thread(function, store, *args)
+            async with self._store_lock:
+                store = await self._open_store()
+                return await asyncio.to_thread(function, store, *args)
         except SmgwctError as exc:
             self.show_error(exc)
             return None
