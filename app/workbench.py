@@ -15,6 +15,12 @@ RUNS_DB = "jobs.sqlite3"
 AUDIT_DB = "audit.sqlite3"
 
 
+def demo_pki_dir(data_dir: Path, smgw_id: str) -> Path:
+    """Where the embedded default keeps the demo PKI of gateway ``smgw_id`` (the demo signs
+    reports with its technician key, so the CLI and the window look there too)."""
+    return data_dir / "demo" / f"pki-{smgw_id}"
+
+
 def store_folder(context: AppContext | None = None) -> Path:
     """The folder of the run database and the audit log (created if missing)."""
     folder = context.data_dir if context is not None and context.data_dir else data_dir()

@@ -20,6 +20,7 @@ from app.store.audit import AuditLog
 from app.store.db import JobStore
 from app.store.jobs import WorkOrderStore
 from app.store.settings import data_dir
+from app.workbench import demo_pki_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -110,8 +111,8 @@ def run_build(args: argparse.Namespace) -> int:
     try:
         job = store.get(args.job)
         if args.demo:
-            pki, _ = load_or_create_demo_pki(base / "demo" / f"pki-{job.order.smgw_id.text}",
-                                             job.order.smgw_id.text)
+            smgw_id = job.order.smgw_id.text
+            pki, _ = load_or_create_demo_pki(demo_pki_dir(base, smgw_id), smgw_id)
             signer, extra = pki["technician"], [pki["sub_ca"].cert]
         else:
             signer, extra = _signer_from_files(args.cert, args.key)

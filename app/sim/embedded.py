@@ -52,6 +52,7 @@ from app.sim.demo_site import EMPTY_SITE, DemoSite, load_site
 from app.sim.gwa.technician_api import start_gwa_server
 from app.sim.server_handle import ServerHandle
 from app.store.settings import data_dir as default_data_dir
+from app.workbench import demo_pki_dir
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +233,7 @@ class EmbeddedDefault:
         site = self.site = load_site(self.scenario_name)
         say(Text("Preparing demo certificates…", "Demo-Zertifikate werden vorbereitet…"))
         await asyncio.to_thread(self.folder.mkdir, parents=True, exist_ok=True)
-        pki_dir = self.folder / f"pki-{scenario.smgw_id}"
+        pki_dir = demo_pki_dir(self.data_dir, scenario.smgw_id)
         self.pki, _created = await asyncio.to_thread(
             load_or_create_demo_pki, pki_dir, scenario.smgw_id
         )

@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
@@ -563,15 +562,6 @@ class WorkOrderStore:
     def export(self, job_id: str, fmt: str = "xml") -> bytes:
         """The job's work order as XML or JSON (as it would be imported)."""
         return export_work_order(self.get(job_id).order, fmt)
-
-    def copy_photos(self, job_id: str, target: Path) -> list[Photo]:
-        """Copy the job's photos to ``target`` (same relative names); used by the report."""
-        job = self.get(job_id)
-        for photo in job.photos:
-            dest = target / photo.file
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(job.folder / photo.file, dest)
-        return list(job.photos)
 
 
 __all__ = [

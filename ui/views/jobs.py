@@ -43,7 +43,7 @@ from app.security.pki import CertifiedKey, load_or_create_demo_pki
 from app.store.audit import AuditLog
 from app.store.db import JobStore
 from app.store.jobs import DB_FILE, FILES_DIR, Job, JobFileError, JobSummary, Seal, WorkOrderStore
-from app.workbench import store_folder
+from app.workbench import demo_pki_dir, store_folder
 from ui.i18n import language, text
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class DemoSigner:
 
 def demo_signer(folder: Path, smgw_id: str) -> DemoSigner:
     """The signer of ``smgwct report build --demo`` (same demo PKI folder)."""
-    pki, _ = load_or_create_demo_pki(folder / "demo" / f"pki-{smgw_id}", smgw_id)
+    pki, _ = load_or_create_demo_pki(demo_pki_dir(folder, smgw_id), smgw_id)
     return DemoSigner(pki["technician"], [pki["sub_ca"].cert], [pki["root"].cert])
 
 
