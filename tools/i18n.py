@@ -6,6 +6,7 @@ Usage (from the repository root)::
     .venv/bin/python -m tools.i18n check     # fails on untranslated German or stale .qm files
     .venv/bin/python -m tools.i18n compile   # .ts -> .qm (committed, so a clone needs no tools)
     .venv/bin/python -m tools.i18n all       # update, compile, check
+    .venv/bin/python -m tools.i18n fill F.tsv  # German from CONTEXT<TAB>SOURCE<TAB>GERMAN lines
 
 Source strings are English. ``app_de.ts`` carries the German translation (edit it with
 ``pyside6-linguist`` or by hand); ``app_en.ts`` holds plural forms only. The extractor and the
@@ -174,6 +175,54 @@ def problems() -> list[str]:
     return found
 
 
+def _unescape(field: str) -> str:
+    return field.replace("\\n", "\n").replace("\\t", "\t")
+
+
+def fill(files: list[Path]) -> int:
+    """Set the German translation of the messages named in ``files`` (after ``update``).
+
+    Each line is ``CONTEXT<TAB>ENGLISH SOURCE<TAB>GERMAN``; ``\\n`` and ``\\t`` stand for a line
+    break and a tab. Only messages still unfinished are changed; lines that match no message are
+    listed, so a typo in a source text does not go unnoticed. Returns the number of such lines.
+    """
+    target = ts_path("de")
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    tree = etree.fromstring(target.read_bytes(), parser).getroottree()
+    messages: dict[tuple[str, str], etree._Element] = {}
+    for context in tree.getroot().iter("context"):
+        name = context.findtext("name") or ""
+        for message in context.iter("message"):
+            messages[(name, message.findtext("source") or "")] = message
+    unmatched = 0
+    for path in files:
+        for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            parts = line.split("\t")
+            if len(parts) != 3:
+                print(f"{path}:{number}: needs three tab-separated fields", file=sys.stderr)
+                unmatched += 1
+                continue
+            context, source, german = (_unescape(p) for p in parts)
+            message = messages.get((context, source))
+            if message is None:
+                print(f"{path}:{number}: no message [{context}] {source!r}", file=sys.stderr)
+                unmatched += 1
+                continue
+            translation = message.find("translation")
+            if translation is None:
+                translation = etree.SubElement(message, "translation")
+            if translation.get("type") not in ("unfinished", None) or (
+                    translation.get("type") is None and translation.text):
+                continue  # translated already: the catalogue wins
+            translation.text = german
+            translation.attrib.pop("type", None)
+    tree.write(str(target), encoding="utf-8", xml_declaration=True)
+    print(f"filled {target.relative_to(ROOT)}; {unmatched} line(s) unmatched")
+    return unmatched
+
+
 def _compiled(ts: Path) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.qm"
@@ -192,10 +241,13 @@ def check() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tools.i18n", description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("update", "compile", "check", "all"), nargs="?",
-                        default="all")
+    parser.add_argument("action", choices=("update", "compile", "check", "all", "fill"),
+                        nargs="?", default="all")
+    parser.add_argument("files", nargs="*", type=Path, help="TSV files (fill only)")
     args = parser.parse_args(argv)
     try:
+        if args.action == "fill":
+            return 1 if fill(args.files) else 0
         if args.action in ("update", "all"):
             update()
         if args.action in ("compile", "all"):

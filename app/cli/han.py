@@ -323,7 +323,8 @@ async def connection(args: argparse.Namespace) -> AsyncIterator[Connection]:
                     han.smgw_id = pin.smgw_id
                 owners = [o for o in (han.smgw_id, han.host) if o]
                 password = None if args.cert else han_password(args, owners, user)
-            chain = files.enter_context(open_client_certificate(
+            # Reading and unlocking the file (and a password prompt) run in a worker thread.
+            chain = await asyncio.to_thread(files.enter_context, open_client_certificate(
                 args.cert, password_source=_CertificatePasswords())) if args.cert else None
             creds = HanCredentials(user, password, client_certificate=chain, role=role)
             vendor = await resolve_vendor(han, pin)

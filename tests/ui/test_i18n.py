@@ -49,3 +49,22 @@ def test_language_helpers():
     assert text(None) == ""
     assert text("plain") == "plain"
     assert text(Text("yes", "ja")) in ("yes", "ja")
+
+
+def test_fill_sets_unfinished_german_texts_and_names_unmatched_lines(tmp_path, monkeypatch):
+    catalogue = tmp_path / "app_de.ts"
+    catalogue.write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE TS>\n'
+        '<TS version="2.1" language="de" sourcelanguage="en"><context><name>JobsPanel</name>'
+        '<message><source>New…</source><translation type="unfinished"></translation></message>'
+        '<message><source>Jobs</source><translation>Aufträge</translation></message>'
+        '</context></TS>', "utf-8")
+    monkeypatch.setattr(tool, "ts_path", lambda lang: catalogue)
+    monkeypatch.setattr(tool, "ROOT", tmp_path)
+    lines = tmp_path / "new.tsv"
+    lines.write_text("JobsPanel\tNew…\tNeu…\nJobsPanel\tJobs\tJobs!\nJobsPanel\tNope\tNein\n",
+                     "utf-8")
+    assert tool.fill([lines]) == 1  # "Nope" is not in the catalogue
+    messages = {m.source: m for m in tool.read_ts(catalogue)}
+    assert messages["New…"].translation == "Neu…" and messages["New…"].finished
+    assert messages["Jobs"].translation == "Aufträge"  # translated already: kept
