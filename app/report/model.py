@@ -74,6 +74,8 @@ class StepLine:
     finished: dt.datetime | None
     summary: Text | None = None
     error: Text | None = None
+    title: Text | None = None
+    """The step's title in its flow (what the technician saw), when this version knows it."""
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,17 @@ def _same_id(text: str) -> str:
         return text.strip().upper()
 
 
+def _step_titles(flow_name: str) -> dict[str, Text]:
+    """The titles of the steps of ``flow_name`` (empty for a flow this version does not have)."""
+    from app.processes.flows import by_name  # the flows import the report's neighbours
+
+    try:
+        flow = by_name(flow_name)
+    except KeyError:
+        return {}
+    return {step.name: step.title for step in flow.steps}
+
+
 def _runs(job: Job, runs: JobStore | None) -> tuple[RunLine, ...]:
     lines = []
     for attached in job.runs:
@@ -177,9 +190,10 @@ def _runs(job: Job, runs: JobStore | None) -> tuple[RunLine, ...]:
         if record is None:
             lines.append(RunLine(attached.run_id, attached.flow, "unknown", None, None))
             continue
+        titles = _step_titles(record.flow)
         steps = tuple(
             StepLine(v.step, str(v.state), v.started, v.finished, v.summary,
-                     v.error.message if v.error is not None else None)
+                     v.error.message if v.error is not None else None, titles.get(v.step))
             for v in runs.steps(attached.run_id)  # type: ignore[union-attr]
         )
         lines.append(RunLine(record.id, record.flow, str(record.state), record.created,

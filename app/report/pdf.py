@@ -348,7 +348,8 @@ class _Renderer:
             rows = []
             for s in run.steps:
                 detail = s.error or s.summary
-                rows.append([s.step, self.v(s.state), self.when(s.started),
+                name = s.title.get(self.lang) if s.title is not None else s.step
+                rows.append([name, self.v(s.state), self.when(s.started),
                              self.when(s.finished), detail.get(self.lang) if detail else "–"])
             out += [self.table([self.t("step"), self.t("result"), self.t("started"),
                                 self.t("finished"), self.t("details")], rows,

@@ -109,8 +109,9 @@ def test_report_xml_is_valid_and_holds_the_evidence(site, demo_pki, tmp_path):
 
 @pytest.mark.parametrize(("lang", "words"), [
     ("de", [b"Inbetriebnahmeprotokoll", b"Seite 1 von", b"Musterstra\\337e",
-            b"Gr\\366\\337e der \\326ffnung"]),
-    ("en", [b"Commissioning report", b"Page 1 of", b"Signing certificate SHA-256"]),
+            b"Gr\\366\\337e der \\326ffnung", b"Neuen Z\\344hler pairen"]),
+    ("en", [b"Commissioning report", b"Page 1 of", b"Signing certificate SHA-256",
+            b"Pair the new meter"]),
 ])
 def test_pdf_is_produced_in_both_languages(site, demo_pki, tmp_path, lang, words):
     paths = build(site, demo_pki, tmp_path / lang, lang=lang, compress_pdf=False)
