@@ -7,20 +7,31 @@ import json
 import sys
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from app.cli import language
-from app.errors import SmgwctError, Text
+from app.errors import InvalidValue, Text
 from app.report import build_report, load_trust_anchors, verify_report
-from app.security.pki import CertifiedKey, load_or_create_demo_pki
-from app.security.tls import fingerprint
+from app.report.signer import (
+    FIELD_CERT,
+    FIELD_KEY,
+    FIELD_PASSWORD,
+    FIELD_TRUST,
+    ReportSigner,
+    SignerError,
+    SignerFiles,
+    SignerPasswords,
+    demo_report_signer,
+    load_report_signer,
+)
+from app.security.secrets import (
+    NO_KEYRING,
+    KeyringSecretStore,
+    SecretStore,
+    SecretStoreUnavailable,
+)
 from app.store.audit import AuditLog
 from app.store.db import JobStore
 from app.store.jobs import WorkOrderStore
 from app.store.settings import data_dir
-from app.workbench import demo_pki_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,8 +51,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     who = build.add_mutually_exclusive_group(required=True)
     who.add_argument("--demo", action="store_true",
                      help="sign with the demo PKI's technician certificate")
-    who.add_argument("--cert", type=Path, help="technician certificate (PEM, sub-CA may follow)")
-    build.add_argument("--key", type=Path, help="private key (PEM) of --cert")
+    who.add_argument("--cert", type=Path,
+                     help="technician certificate: PEM (sub-CA and root may follow) or PKCS#12 "
+                          "(.p12/.pfx, holds the key)")
+    build.add_argument("--key", type=Path,
+                       help="private key (PEM) of a PEM --cert that does not hold it")
+    build.add_argument("--trust", type=Path,
+                       help="CA certificate(s) (PEM) that anchor the signature (default: the "
+                            "root CA inside --cert)")
+    build.add_argument("--password-stdin", action="store_true",
+                       help="read the key's password from standard input (else: keyring)")
+    build.add_argument("--save-password", action="store_true",
+                       help="keep the password from --password-stdin in the keyring")
     build.add_argument("--technician", help="name printed as technician (default: from the "
                                             "certificate)")
     build.add_argument("--no-photos", action="store_true", help="do not copy photos beside it")
@@ -63,44 +84,46 @@ def run_verify(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def _signer_from_files(cert_path: Path, key_path: Path | None) -> tuple[CertifiedKey, list]:
-    if key_path is None:
-        raise SmgwctError(Text("--cert needs --key with the private key.",
-                               "--cert braucht --key mit dem privaten Schlüssel."), field="key")
-    try:
-        certs = x509.load_pem_x509_certificates(cert_path.read_bytes())
-        key_data = key_path.read_bytes()
-    except (OSError, ValueError) as exc:
-        raise SmgwctError(Text(f"The signing certificate or key cannot be read: {exc}",
-                               f"Signaturzertifikat oder Schlüssel nicht lesbar: {exc}"),
-                          field="cert") from exc
-    password = None
-    if b"ENCRYPTED" in key_data:
-        from app.security.secrets import KeyringSecretStore, secret_key
+PASSWORD_HINT = Text(
+    "Pipe the key's password in with --password-stdin (add --save-password to keep it in the "
+    "keyring), or set the certificate up once in the window (Settings).",
+    "Übergeben Sie das Passwort des Schlüssels mit --password-stdin (mit --save-password wird es "
+    "im Schlüsselbund gespeichert) oder richten Sie das Zertifikat einmal im Fenster ein "
+    "(Einstellungen).")
 
-        stored = KeyringSecretStore().get(
-            secret_key("key-password", fingerprint(certs[0].public_bytes(
-                serialization.Encoding.DER))))
-        if stored is None:
-            raise SmgwctError(
-                Text("The key is encrypted and no password for it is stored in the keyring.",
-                     "Der Schlüssel ist verschlüsselt und sein Passwort ist nicht im "
-                     "Schlüsselbund hinterlegt."),
-                field="key",
-                hint=Text("Store it under key-password/<certificate SHA-256> (docs/report.md).",
-                          "Unter key-password/<Zertifikat-SHA-256> hinterlegen "
-                          "(docs/report.md)."))
-        password = stored.encode("utf-8")
+
+_OPTIONS = {FIELD_CERT: "--cert", FIELD_KEY: "--key", FIELD_TRUST: "--trust",
+            FIELD_PASSWORD: "--password-stdin"}
+
+
+def _keyring() -> SecretStore | None:
+    """The OS keyring, or ``None`` when there is no secure one (then only --password-stdin)."""
     try:
-        key = serialization.load_pem_private_key(key_data, password=password)
-    except (TypeError, ValueError) as exc:
-        raise SmgwctError(Text(f"The private key cannot be loaded: {exc}",
-                               f"Der private Schlüssel lässt sich nicht laden: {exc}"),
-                          field="key") from exc
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise SmgwctError(Text("Only EC keys can sign reports.",
-                               "Nur EC-Schlüssel können Protokolle signieren."), field="key")
-    return CertifiedKey(certs[0], key), certs[1:]
+        return KeyringSecretStore()
+    except SecretStoreUnavailable:
+        return None
+
+
+def _signer_from_files(args: argparse.Namespace) -> ReportSigner:
+    """The signer of ``--cert`` [``--key``] [``--trust``]; the password from standard input
+    (``--password-stdin``) or the keyring, never from the command line."""
+    if args.save_password and not args.password_stdin:
+        raise InvalidValue(Text("--save-password needs --password-stdin.",
+                                "--save-password braucht --password-stdin."),
+                           field="save-password")
+    typed = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
+    store = _keyring()
+    passwords = SignerPasswords(typed, store, hint=PASSWORD_HINT)
+    try:
+        signer = load_report_signer(SignerFiles(args.cert, args.key, args.trust), passwords)
+    except SignerError as exc:  # name the command-line option rather than the setting
+        exc.field = _OPTIONS.get(exc.field or "", exc.field)
+        raise
+    if args.save_password and passwords.to_remember is not None:
+        if store is None:
+            raise SecretStoreUnavailable(NO_KEYRING)
+        store.set(*passwords.to_remember)
+    return signer
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -111,12 +134,11 @@ def run_build(args: argparse.Namespace) -> int:
     try:
         job = store.get(args.job)
         if args.demo:
-            smgw_id = job.order.smgw_id.text
-            pki, _ = load_or_create_demo_pki(demo_pki_dir(base, smgw_id), smgw_id)
-            signer, extra = pki["technician"], [pki["sub_ca"].cert]
+            signer = demo_report_signer(base, job.order.smgw_id.text)
         else:
-            signer, extra = _signer_from_files(args.cert, args.key)
-        paths = build_report(job, signer=signer, extra_certs=extra, out_dir=args.out,
+            signer = _signer_from_files(args)
+        paths = build_report(job, signer=signer.key, extra_certs=signer.extra_certs,
+                             out_dir=args.out,
                              lang=args.lang or language(), store=store, runs=runs, audit=audit,
                              technician=args.technician, attach_photos=not args.no_photos)
     finally:

@@ -2,7 +2,9 @@
 
 ``build_report`` writes ``report.xml`` (machine-readable, ``commissioning-report.xsd``),
 ``report.pdf`` (German or English) and ``report.xml.p7s`` (detached CMS signature of the
-technician); ``verify_report`` checks all of them. See docs/report.md.
+technician); ``verify_report`` checks all of them. Who signs: a :class:`ReportSigner` from the
+demo PKI (``demo_report_signer``) or from configured files (``load_report_signer``). See
+docs/report.md.
 """
 
 from app.report.model import (
@@ -12,6 +14,14 @@ from app.report.model import (
     Verdict,
     assemble_report,
 )
+from app.report.signer import (
+    ReportSigner,
+    SignerError,
+    SignerFiles,
+    SignerPasswords,
+    demo_report_signer,
+    load_report_signer,
+)
 from app.report.signing import ReportPaths, build_report
 from app.report.verify import ReportVerification, load_trust_anchors, verify_report
 
@@ -20,10 +30,16 @@ __all__ = [
     "CheckResult",
     "CommissioningReport",
     "ReportPaths",
+    "ReportSigner",
     "ReportVerification",
+    "SignerError",
+    "SignerFiles",
+    "SignerPasswords",
     "Verdict",
     "assemble_report",
     "build_report",
+    "demo_report_signer",
+    "load_report_signer",
     "load_trust_anchors",
     "verify_report",
 ]

@@ -85,12 +85,17 @@ class PasswordSource(Protocol):
 class ClientCertificateError(InvalidValue):
     """The client certificate cannot be used; ``reason`` says why (for callers and tests):
     ``unreadable``, ``too-large``, ``damaged``, ``password-needed``, ``wrong-password``,
-    ``no-key``, ``no-certificate``, ``key-mismatch``, ``not-ec``, ``curve``, ``key-option``."""
+    ``no-key``, ``no-certificate``, ``key-mismatch``, ``not-ec``, ``curve``, ``key-option``.
+    ``path`` is the file at fault and ``detail`` the bare reason (for callers that word the
+    message for their own purpose, e.g. the report signature)."""
 
     def __init__(self, reason: str, message: Text, *, field: str = "cert",
-                 hint: Text | None = None) -> None:
+                 hint: Text | None = None, path: Path | None = None,
+                 detail: Text | None = None) -> None:
         super().__init__(message, field=field, hint=hint)
         self.reason = reason
+        self.path = path
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,7 @@ def _unusable(path: Path, reason: str, en: str, de: str, *, field: str = "cert",
         reason,
         Text(f"{path} is not a usable client certificate ({en}).",
              f"{path} ist kein verwendbares Client-Zertifikat ({de})."),
-        field=field, hint=hint)
+        field=field, hint=hint, path=path, detail=Text(en, de))
 
 
 def _read(path: Path, field: str) -> bytes:
@@ -132,7 +137,7 @@ def _read(path: Path, field: str) -> bytes:
             "unreadable",
             Text(f"{path} cannot be read: {exc.strerror or exc}.",
                  f"{path} kann nicht gelesen werden: {exc.strerror or exc}."),
-            field=field) from None
+            field=field, path=path) from None
     if len(data) > MAX_FILE_BYTES:
         raise _unusable(path, "too-large", "larger than 1 MiB", "größer als 1 MiB", field=field)
     return data
@@ -179,7 +184,7 @@ class _Unlock:
                      "keyring or could be asked for.",
                      f"{self.path} ist durch ein Passwort geschützt, und keines wurde angegeben, "
                      "im Schlüsselbund gefunden oder konnte abgefragt werden."),
-                hint=self.source.hint)
+                hint=self.source.hint, path=self.path)
         en, de = damaged or ("wrong password", "falsches Passwort")
         return _unusable(self.path, "wrong-password", en, de, hint=Text(
             "Check the password; it is the one you received with the certificate.",
@@ -283,10 +288,11 @@ def _check(path: Path, key: object, certs: list[x509.Certificate]
     return key, [leaf, *(c for c in certs if c is not leaf)], group
 
 
-def _load(path: Path, key_path: Path | None, source: PasswordSource
+def _load(path: Path, key_path: Path | None, source: PasswordSource,
+          extra_names: Sequence[str] = ()
           ) -> tuple[ec.EllipticCurvePrivateKey, list[x509.Certificate], str]:
     data = _read(path, "cert")
-    legacy = _legacy_names(data)
+    legacy = [*_legacy_names(data), *extra_names]
     if b"-----BEGIN" not in data:
         if key_path is not None:
             raise ClientCertificateError(
@@ -295,8 +301,8 @@ def _load(path: Path, key_path: Path | None, source: PasswordSource
                      "is only for PEM certificates.",
                      f"{path} ist eine PKCS#12-Datei und enthält den Schlüssel selbst; eine "
                      "eigene Schlüsseldatei gibt es nur zu PEM-Zertifikaten."),
-                field="key", hint=Text("Leave out the key file.",
-                                       "Lassen Sie die Schlüsseldatei weg."))
+                field="key", path=key_path, hint=Text("Leave out the key file.",
+                                                      "Lassen Sie die Schlüsseldatei weg."))
         key, certs = _load_pkcs12(path, data, _Unlock(source, path, secret_name(data), legacy))
         return _check(path, key, certs)
     try:
@@ -313,6 +319,32 @@ def _load(path: Path, key_path: Path | None, source: PasswordSource
         return _check(path, None, certs)  # raises: no key
     unlock = _Unlock(source, key_file, secret_name(key_data), legacy)
     return _check(path, _load_pem_key(key_file, found.group(0), unlock), certs)
+
+
+@dataclass(frozen=True)
+class LoadedCertificate:
+    """A checked certificate with its key, in memory (for signing rather than TLS)."""
+
+    key: ec.EllipticCurvePrivateKey
+    #: the key's certificate first, then whatever else the file held (sub-CA, root)
+    chain: list[x509.Certificate]
+    #: TLS group name of the key's curve
+    group: str
+
+
+def load_client_certificate(
+    path: Path, *, key_path: Path | None = None, password_source: PasswordSource,
+    extra_names: Sequence[str] = (),
+) -> LoadedCertificate:
+    """The certificate at ``path`` (PKCS#12, or PEM with the key inside or in ``key_path``),
+    checked as for :func:`open_client_certificate` but kept in memory.
+
+    ``extra_names`` are further keyring names to try for the password (older conventions of
+    the caller). Blocking; raises :class:`ClientCertificateError`.
+    """
+    key, chain, group = _load(Path(path), Path(key_path) if key_path else None,
+                              password_source, extra_names)
+    return LoadedCertificate(key, chain, group)
 
 
 # --- temporary files ----------------------------------------------------------------------------
@@ -335,7 +367,8 @@ def open_client_certificate(
     Blocking (file reads, password derivation, maybe a prompt): call it in a worker thread
     where an event loop must not stall. Raises :class:`ClientCertificateError`.
     """
-    key, chain, group = _load(Path(path), Path(key_path) if key_path else None, password_source)
+    loaded = load_client_certificate(path, key_path=key_path, password_source=password_source)
+    key, chain, group = loaded.key, loaded.chain, loaded.group
     once = secrets.token_urlsafe(32).encode("ascii")
     pem_chain = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain)
     pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -359,6 +392,7 @@ def open_client_certificate(
 
 
 __all__ = [
-    "ALLOWED_GROUPS", "ClientCertificate", "ClientCertificateError", "MAX_FILE_BYTES",
-    "PasswordSource", "open_client_certificate", "secret_name",
+    "ALLOWED_GROUPS", "ClientCertificate", "ClientCertificateError", "LoadedCertificate",
+    "MAX_FILE_BYTES", "PasswordSource", "load_client_certificate", "open_client_certificate",
+    "secret_name",
 ]

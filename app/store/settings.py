@@ -84,6 +84,12 @@ class Settings:
     window_state: str | None = None
     """Dock/toolbar state, base64 of ``QMainWindow.saveState()``."""
     show_trace: bool = False
+    report_cert: str | None = None
+    """Technician certificate that signs commissioning reports (PEM, or PKCS#12 .p12/.pfx)."""
+    report_key: str | None = None
+    """Private key (PEM) of ``report_cert``; ``None`` for PKCS#12 or a PEM holding its key."""
+    report_trust: str | None = None
+    """CA certificate(s) (PEM) that anchor the report signature; ``None``: the chain's root."""
     schema_version: int = SCHEMA_VERSION
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Keys this version does not know (from a newer version), written back unchanged."""
@@ -137,6 +143,11 @@ def _optional_base64(value: Any) -> bool:
     return True
 
 
+def _optional_path(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and bool(value.strip())
+                             and "\x00" not in value)
+
+
 _CHECKS: dict[str, tuple[_Check, str]] = {
     "language": (lambda v: v in LANGUAGES, "must be \"de\" or \"en\""),
     "technician": (_optional_str, "must be text or null"),
@@ -146,6 +157,9 @@ _CHECKS: dict[str, tuple[_Check, str]] = {
     "window_geometry": (_optional_base64, "must be base64 text or null"),
     "window_state": (_optional_base64, "must be base64 text or null"),
     "show_trace": (lambda v: isinstance(v, bool), "must be true or false"),
+    "report_cert": (_optional_path, "must be a file path or null"),
+    "report_key": (_optional_path, "must be a file path or null"),
+    "report_trust": (_optional_path, "must be a file path or null"),
     "schema_version": (lambda v: type(v) is int and v >= 0, "must be a whole number"),
     "extra": (lambda v: isinstance(v, Mapping), "must be a mapping"),
 }
