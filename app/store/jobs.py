@@ -12,6 +12,7 @@ and its files (:mod:`app.store.work_order_io`) are re-exported here for existing
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -31,6 +32,7 @@ from app.errors import InvalidValue, SmgwctError, Text
 from app.security.pki import describe_certificate
 from app.store.audit import AuditEntry, AuditLog
 from app.store.db import Database, Migration, dumps, parse_utc, utc_text
+from app.store.photos import check_caption, check_photo
 from app.store.settings import data_dir
 from app.store.work_order import (
     FORMAT_VERSION,
@@ -472,7 +474,10 @@ class WorkOrderStore:
         """Copy ``source`` into the job's folder and record its SHA-256."""
         row = self._row(job_id)
         source = Path(source)
+        caption = check_caption(caption)
+        check_photo(source)
         folder = self.files / row["folder"] / "photos"
+        tmp: Path | None = None
         try:
             size = source.stat().st_size
             if size > MAX_PHOTO_BYTES:
@@ -496,13 +501,15 @@ class WorkOrderStore:
                 os.fsync(dst.fileno())
             os.replace(tmp, target)
         except OSError as exc:
+            if tmp is not None:  # no half-copied file is left behind
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
             raise SmgwctError(
                 Text(f"The photo {source} cannot be copied into the job: {exc.strerror or exc}",
                      f"Das Foto {source} kann nicht in den Auftrag kopiert werden: "
                      f"{exc.strerror or exc}"), field="photo") from exc
         photo = Photo(target.relative_to(self.files / row["folder"]).as_posix(),
-                      digest.hexdigest(), size, source.name,
-                      xs_token(caption) if caption else None)
+                      digest.hexdigest(), size, source.name, caption)
         return self._add_entry(job_id, "photo", photo)
 
     def withdraw(self, job_id: str, seq: int, reason: str) -> None:

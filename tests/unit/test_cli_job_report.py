@@ -233,7 +233,19 @@ def test_photo_is_copied_into_the_job_folder_with_its_hash(cli, tmp_path):
 def test_photo_that_does_not_exist_is_refused(cli, tmp_path):
     cli.ok("job", "import", METER_CHANGE)
     code, _, err = cli("job", "photo", "DEMO-2025-0002", tmp_path / "nowhere.jpg")
-    assert code == 1 and "nowhere.jpg cannot be copied into the job" in err
+    assert code == 1 and "nowhere.jpg cannot be read" in err
+    assert show(cli, "DEMO-2025-0002")["photos"] == []
+
+
+def test_a_file_that_is_no_photo_is_refused_as_in_the_window(cli, tmp_path):
+    cli.ok("job", "import", METER_CHANGE)
+    notes = tmp_path / "notes.jpg"  # a photo by its name only
+    notes.write_text("meter cabinet behind the stairs", "utf-8")
+    code, _, err = cli("job", "photo", "DEMO-2025-0002", notes)
+    assert code == 1 and "notes.jpg is not a photo (JPEG, PNG, HEIC or WebP)" in err
+    code, _, err = cli("job", "photo", "DEMO-2025-0002", photo_file(tmp_path), "--caption",
+                       "x" * 201)
+    assert code == 1 and "at most 200 characters" in err
     assert show(cli, "DEMO-2025-0002")["photos"] == []
 
 

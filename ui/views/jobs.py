@@ -1,5 +1,6 @@
-"""Job list (Auftragsliste) of the main window: import work orders, pick the current job, add
-notes and seal numbers, and build the signed commissioning report (Inbetriebnahmeprotokoll).
+"""Job list (Auftragsliste) of the main window: import work orders or type one in on site, pick
+the current job, add notes, seal numbers and photos, and build the signed commissioning report
+(Inbetriebnahmeprotokoll).
 
 The panel keeps one :class:`~app.store.jobs.WorkOrderStore` over the data folder and lends it to
 the job flows (``AppContext.extras[JOB_STORE_EXTRA]``), so that a run started for the current job
@@ -13,7 +14,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,9 +43,20 @@ from app.report import ReportPaths, ReportVerification, build_report, verify_rep
 from app.security.pki import CertifiedKey, load_or_create_demo_pki
 from app.store.audit import AuditLog
 from app.store.db import JobStore
-from app.store.jobs import DB_FILE, FILES_DIR, Job, JobFileError, JobSummary, Seal, WorkOrderStore
+from app.store.jobs import (
+    DB_FILE,
+    FILES_DIR,
+    Job,
+    JobFileError,
+    JobSummary,
+    Seal,
+    WorkOrder,
+    WorkOrderStore,
+)
 from app.workbench import demo_pki_dir, store_folder
 from ui.i18n import language, text
+from ui.views.job_form import JobFormDialog
+from ui.views.job_photos import PhotoPicker, forget_deleted, store_photo
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +84,10 @@ def demo_signer(folder: Path, smgw_id: str) -> DemoSigner:
     """The signer of ``smgwct report build --demo`` (same demo PKI folder)."""
     pki, _ = load_or_create_demo_pki(demo_pki_dir(folder, smgw_id), smgw_id)
     return DemoSigner(pki["technician"], [pki["sub_ca"].cert], [pki["root"].cert])
+
+
+def _add_typed(store: WorkOrderStore, order: WorkOrder) -> Job:
+    return store.add(order, source="typed")
 
 
 def job_data(job: Job | None) -> dict[str, Any]:
@@ -109,6 +125,7 @@ class JobsPanel(QWidget):
         self.error_box: QMessageBox | None = None
         self.file_dialog: QFileDialog | None = None
         self.input_dialog: QInputDialog | None = None
+        self.job_form: JobFormDialog | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._report_running = False
         self._build()
@@ -122,8 +139,12 @@ class JobsPanel(QWidget):
         self.import_button = QPushButton(self)
         self.import_button.setObjectName("import-job")
         self.import_button.clicked.connect(lambda: self.open_import_dialog())
+        self.new_button = QPushButton(self)
+        self.new_button.setObjectName("new-job")
+        self.new_button.clicked.connect(lambda: self.open_new_job_form())
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
+        top.addWidget(self.new_button)
         top.addWidget(self.import_button)
 
         self.list = QTreeWidget(self)
@@ -154,12 +175,19 @@ class JobsPanel(QWidget):
         self.seal_button = QPushButton(self)
         self.seal_button.setObjectName("job-seal")
         self.seal_button.clicked.connect(lambda: self.open_seal_dialog())
+        self.photo_button = QPushButton(self)
+        self.photo_button.setObjectName("job-photo")
+        self.photo_button.clicked.connect(lambda: self.open_photo_dialog())
+        self.photo_picker = PhotoPicker(self)
+        self.photo_picker.chosen.connect(
+            lambda job_id, path, caption: self._spawn(self.add_photo(path, caption, job_id)))
         self.report_button = QPushButton(self)
         self.report_button.setObjectName("job-report")
         self.report_button.clicked.connect(lambda: self.build_report_later())
         buttons = QHBoxLayout()
         buttons.addWidget(self.note_button)
         buttons.addWidget(self.seal_button)
+        buttons.addWidget(self.photo_button)
         buttons.addStretch(1)
         buttons.addWidget(self.report_button)
         self.report_label = QLabel(self)
@@ -211,8 +239,10 @@ class JobsPanel(QWidget):
             self.context.extras[JOB_STORE_EXTRA] = self.store
         return self.store
 
-    async def _call(self, function: Any, *args: Any) -> Any:
-        """``function(store, *args)`` in a worker thread; errors are shown, then ``None``.
+    async def _call(self, function: Any, *args: Any,
+                    on_error: Callable[[SmgwctError], None] | None = None) -> Any:
+        """``function(store, *args)`` in a worker thread; errors are shown (by ``on_error`` if
+        given), then ``None``.
 
         Calls are serialised: the store is opened once, and its SQLite connection is never used
         by two worker threads at the same time (a start-up refresh racing an import did that).
@@ -224,7 +254,7 @@ class JobsPanel(QWidget):
                 store = await self._open_store()
                 return await asyncio.to_thread(function, store, *args)
         except SmgwctError as exc:
-            self.show_error(exc)
+            (on_error or self.show_error)(exc)
             return None
 
     # --- the job list --------------------------------------------------------------------------
@@ -302,7 +332,7 @@ class JobsPanel(QWidget):
         dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.fileSelected.connect(lambda path: self._spawn(self.import_file(Path(path))))
-        dialog.destroyed.connect(lambda *_: setattr(self, "file_dialog", None))
+        dialog.destroyed.connect(lambda *_, gone=dialog: forget_deleted(self, "file_dialog", gone))
         self.file_dialog = dialog
         dialog.open()
         return dialog
@@ -315,7 +345,42 @@ class JobsPanel(QWidget):
         await self.refresh()
         return await self.select(job.job_id)
 
-    # --- notes and seals -----------------------------------------------------------------------
+    # --- a job typed in on site ----------------------------------------------------------------
+
+    def open_new_job_form(self) -> JobFormDialog:
+        """The non-modal form "Auftrag anlegen" (an open one is brought to the front)."""
+        if self.job_form is not None:
+            self.job_form.show()
+            self.job_form.raise_()
+            self.job_form.activateWindow()
+            return self.job_form
+        han = self.context.han
+        form = JobFormDialog(self, smgw_id=han.smgw_id if han is not None else None)
+        form.submitted.connect(lambda order: self._spawn(self.create_job(order)))
+        form.destroyed.connect(lambda *_, gone=form: forget_deleted(self, "job_form", gone))
+        self.job_form = form
+        form.show()
+        return form
+
+    async def create_job(self, order: WorkOrder) -> Job | None:
+        """Store a typed work order; a refusal (job number taken) goes back to the form."""
+        form = self.job_form
+
+        def refused(error: SmgwctError) -> None:
+            if form is not None and self.job_form is form:
+                form.show_error(error)
+            else:  # the form was closed meanwhile
+                self.show_error(error)
+
+        job = await self._call(_add_typed, order, on_error=refused)
+        if job is None:
+            return None
+        if form is not None and self.job_form is form:
+            form.saved()
+        await self.refresh()
+        return await self.select(job.job_id)
+
+    # --- notes, seals and photos -----------------------------------------------------------------
 
     def _input(self, name: str, title: str, label: str, on_value: Any) -> QInputDialog:
         if self.input_dialog is not None:
@@ -327,7 +392,7 @@ class JobsPanel(QWidget):
         dialog.setInputMode(QInputDialog.InputMode.TextInput)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.textValueSelected.connect(on_value)
-        dialog.destroyed.connect(lambda *_: setattr(self, "input_dialog", None))
+        dialog.destroyed.connect(lambda *_, gone=dialog: forget_deleted(self, "input_dialog", gone))
         self.input_dialog = dialog
         dialog.open()
         return dialog
@@ -351,6 +416,23 @@ class JobsPanel(QWidget):
         if job is None or not note.strip():
             return False
         added = await self._call(WorkOrderStore.add_note, job.job_id, note)
+        await self.refresh()
+        return added is not None
+
+    def open_photo_dialog(self) -> QFileDialog | None:
+        """Pick an image file (non-modal), then an optional caption (see :class:`PhotoPicker`)."""
+        if self.current_job is None:
+            return None
+        return self.photo_picker.open(self.current_job.job_id)
+
+    async def add_photo(self, path: Path, caption: str | None = None,
+                        job_id: str | None = None) -> bool:
+        """Check the photo and copy it into the folder of ``job_id`` (default: the current
+        job) in a worker thread."""
+        job_id = job_id or (self.current_job.job_id if self.current_job else None)
+        if job_id is None:
+            return False
+        added = await self._call(store_photo, job_id, path, caption)
         await self.refresh()
         return added is not None
 
@@ -468,13 +550,15 @@ class JobsPanel(QWidget):
                                    for s in job.seals])
         section(self.tr("Notes"), [(when(n.time), n.text) for n in job.notes])
         if job.photos:
-            section(self.tr("Photos"), [(when(p.time), p.caption or p.original_name)
-                                        for p in job.photos])
+            section(self.tr("Photos"), [
+                (when(p.time), f"{p.caption} ({p.original_name})" if p.caption
+                 else p.original_name) for p in job.photos])
 
     def _update_buttons(self) -> None:
         has_job = self.current_job is not None
         self.note_button.setEnabled(has_job)
         self.seal_button.setEnabled(has_job)
+        self.photo_button.setEnabled(has_job)
         self.report_button.setEnabled(has_job and self.can_sign() and not self._report_running)
         if not self.can_sign():
             self.report_button.setToolTip(self.tr(
@@ -499,7 +583,7 @@ class JobsPanel(QWidget):
                           QMessageBox.StandardButton.Ok, self)
         box.setObjectName("jobs-error")
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.destroyed.connect(lambda *_: setattr(self, "error_box", None))
+        box.destroyed.connect(lambda *_, gone=box: forget_deleted(self, "error_box", gone))
         self.error_box = box
         box.open()
         return box
@@ -509,12 +593,16 @@ class JobsPanel(QWidget):
     def retranslate(self) -> None:
         self.title.setText(self.tr("Jobs"))
         self.import_button.setText(self.tr("Import…"))
+        self.new_button.setText(self.tr("New…"))
+        self.new_button.setToolTip(self.tr("Type in a work order on site"))
         self.list.setHeaderLabels([self.tr("Job"), self.tr("Site"), self.tr("SMGW ID"),
                                    self.tr("State")])
         self.detail.setHeaderLabels([self.tr("Entry"), self.tr("Value")])
-        self.empty.setText(self.tr("No jobs yet. Import a work order file (XML or JSON)."))
+        self.empty.setText(self.tr(
+            "No jobs yet. Import a work order file (XML or JSON) or type one in with New…."))
         self.note_button.setText(self.tr("Note…"))
         self.seal_button.setText(self.tr("Seal…"))
+        self.photo_button.setText(self.tr("Attach photo…"))
         self.report_button.setText(self.tr("Build report"))
         self._fill_list(self.current_job.job_id if self.current_job else None)
         self._render_detail()
