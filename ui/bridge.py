@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -125,15 +125,28 @@ class EngineBridge(QObject):
 
     def start(self, flow: Flow, data: Mapping[str, Any] | None = None) -> asyncio.Task[Any]:
         """Run ``flow`` as a new job (needs the running loop); refuses a second run."""
+        self._refuse_second_run()
+        run_id = new_run_id()
+        return self._launch(flow, run_id, self.engine.run(flow, data, run_id=run_id))
+
+    def resume(self, flow: Flow, run_id: str) -> asyncio.Task[Any]:
+        """Continue the stored run ``run_id`` of ``flow`` (interrupted, failed or cancelled)."""
+        self._refuse_second_run()
+        return self._launch(flow, run_id, self.engine.resume(run_id, flow))
+
+    def _refuse_second_run(self) -> None:
         if self.running:
             raise SmgwctError(
                 Text("A flow is already running.", "Es läuft bereits ein Ablauf."),
                 hint=Text("Wait for it to end or cancel it.",
                           "Warten Sie sein Ende ab oder brechen Sie ihn ab."),
             )
-        self._run_id = run_id = new_run_id()
+
+    def _launch(self, flow: Flow, run_id: str,
+                run: Coroutine[Any, Any, RunResult]) -> asyncio.Task[Any]:
+        self._run_id = run_id
         task = asyncio.get_running_loop().create_task(
-            self._drive(flow, data, run_id), name=f"flow {flow.name} {run_id}"
+            self._drive(flow, run), name=f"flow {flow.name} {run_id}"
         )
         self._task = task
         self._busy = True
@@ -143,11 +156,11 @@ class EngineBridge(QObject):
         return task
 
     async def _drive(
-        self, flow: Flow, data: Mapping[str, Any] | None, run_id: str
+        self, flow: Flow, run: Coroutine[Any, Any, RunResult]
     ) -> RunResult | None:
         outcome: RunResult | SmgwctError | None = None
         try:
-            outcome = await self.engine.run(flow, data, run_id=run_id)
+            outcome = await run
             return outcome
         except SmgwctError as exc:  # e.g. the job database cannot be opened
             outcome = exc

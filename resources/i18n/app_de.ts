@@ -21,6 +21,37 @@
     </message>
 </context>
 <context>
+    <name>DemoScenarioDialog</name>
+    <message>
+        <source>{name} (running)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Switch demo scenario</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Choose the state the virtual gateway is in. The running demo environment stops and starts again in the chosen scenario; the flows then talk to it.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Scenario</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Gateway and site</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Start from the initial state</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Without this, the scenario continues where its last demo session stopped (paired meters, profiles, a changed meter).</source>
+        <translation type="unfinished"></translation>
+    </message>
+</context>
+<context>
     <name>FlowListPanel</name>
     <message>
         <source>No job selected</source>
@@ -41,6 +72,31 @@
     <message>
         <source>No flows are available in this build.</source>
         <translation>In dieser Version sind keine Abläufe verfügbar.</translation>
+    </message>
+</context>
+<context>
+    <name>FlowScenarioQuestion</name>
+    <message>
+        <source>Demo scenario</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>“{flow}” finds the demo gateway as: {current_title} (scenario &apos;{current}&apos;). The flow is made for: {wanted_title} (scenario &apos;{wanted}&apos;).
+
+Switch to the scenario &apos;{wanted}&apos;?</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Switch: the demo environment starts again in &apos;{wanted}&apos;, from its initial state, then the flow starts. Run anyway: the flow runs against the gateway as it is.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Switch</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Run anyway</source>
+        <translation type="unfinished"></translation>
     </message>
 </context>
 <context>
@@ -425,6 +481,110 @@
     </message>
 </context>
 <context>
+    <name>JobFormDialog</name>
+    <message>
+        <source>Saving the job…</source>
+        <extracomment>the filled meter rows as last checked (problems name meters by this order)</extracomment>
+        <translation>Auftrag wird gespeichert…</translation>
+    </message>
+    <message>
+        <source>Please correct the marked entry.</source>
+        <translation>Bitte korrigieren Sie den markierten Eintrag.</translation>
+    </message>
+    <message>
+        <source>Please correct the {count} marked entries.</source>
+        <translation>Bitte korrigieren Sie die {count} markierten Einträge.</translation>
+    </message>
+    <message>
+        <source>New work order</source>
+        <translation>Auftrag anlegen</translation>
+    </message>
+    <message>
+        <source>Enter the job as written on the order. The entries are checked like an imported work order file; fields marked * are required.</source>
+        <translation>Geben Sie den Auftrag so ein, wie er auf dem Auftragsschein steht. Die Angaben werden wie eine importierte Auftragsdatei geprüft; mit * markierte Felder sind Pflicht.</translation>
+    </message>
+    <message>
+        <source>Job number *</source>
+        <translation>Auftragsnummer *</translation>
+    </message>
+    <message>
+        <source>Date</source>
+        <translation>Datum</translation>
+    </message>
+    <message>
+        <source>Customer</source>
+        <translation>Kunde</translation>
+    </message>
+    <message>
+        <source>Street and no. *</source>
+        <translation>Straße und Hausnr. *</translation>
+    </message>
+    <message>
+        <source>Postal code *</source>
+        <translation>PLZ *</translation>
+    </message>
+    <message>
+        <source>City *</source>
+        <translation>Ort *</translation>
+    </message>
+    <message>
+        <source>Location in the building</source>
+        <translation>Einbauort im Gebäude</translation>
+    </message>
+    <message>
+        <source>SMGW ID *</source>
+        <translation>SMGW-ID *</translation>
+    </message>
+    <message>
+        <source>GWA tenant *</source>
+        <translation>GWA-Mandant *</translation>
+    </message>
+    <message>
+        <source>Metering point ID *</source>
+        <translation>Zählpunktbezeichnung *</translation>
+    </message>
+    <message>
+        <source>Job</source>
+        <translation>Auftrag</translation>
+    </message>
+    <message>
+        <source>Site</source>
+        <translation>Einsatzort</translation>
+    </message>
+    <message>
+        <source>Gateway and metering point</source>
+        <translation>Gateway und Zählpunkt</translation>
+    </message>
+    <message>
+        <source>Expected meters</source>
+        <translation>Erwartete Zähler</translation>
+    </message>
+    <message>
+        <source>Add meter</source>
+        <translation>Zähler hinzufügen</translation>
+    </message>
+    <message>
+        <source>Planned flows *</source>
+        <translation>Geplante Abläufe *</translation>
+    </message>
+    <message>
+        <source>Notes</source>
+        <translation>Hinweise</translation>
+    </message>
+    <message>
+        <source>e.g. where the key to the meter room is</source>
+        <translation>z. B. wo der Schlüssel zum Zählerraum liegt</translation>
+    </message>
+    <message>
+        <source>Create job</source>
+        <translation>Anlegen</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>Abbrechen</translation>
+    </message>
+</context>
+<context>
     <name>JobsPanel</name>
     <message>
         <source>open</source>
@@ -555,6 +715,14 @@
         <translation>Importieren…</translation>
     </message>
     <message>
+        <source>New…</source>
+        <translation>Neu…</translation>
+    </message>
+    <message>
+        <source>Type in a work order on site</source>
+        <translation>Einen Auftrag vor Ort eingeben</translation>
+    </message>
+    <message>
         <source>Job</source>
         <translation>Auftrag</translation>
     </message>
@@ -575,8 +743,8 @@
         <translation>Wert</translation>
     </message>
     <message>
-        <source>No jobs yet. Import a work order file (XML or JSON).</source>
-        <translation>Noch keine Aufträge. Importieren Sie eine Auftragsdatei (XML oder JSON).</translation>
+        <source>No jobs yet. Import a work order file (XML or JSON) or type one in with New….</source>
+        <translation>Noch keine Aufträge. Importieren Sie eine Auftragsdatei (XML oder JSON) oder legen Sie mit Neu… einen Auftrag an.</translation>
     </message>
     <message>
         <source>Note…</source>
@@ -585,6 +753,10 @@
     <message>
         <source>Seal…</source>
         <translation>Plombe…</translation>
+    </message>
+    <message>
+        <source>Attach photo…</source>
+        <translation>Foto anhängen…</translation>
     </message>
     <message>
         <source>Build report</source>
@@ -658,6 +830,7 @@
     <name>MainWindow</name>
     <message>
         <source>The list of flows could not be loaded: {error}</source>
+        <extracomment>adding the demo work orders to the job list (demo mode), see :meth:`import_demo_jobs`</extracomment>
         <translation>Die Liste der Abläufe konnte nicht geladen werden: {error}</translation>
     </message>
     <message>
@@ -709,6 +882,18 @@
         <translation>&amp;Über smgwct</translation>
     </message>
     <message>
+        <source>&amp;Demo</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>&amp;Switch scenario…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Switching the demo scenario…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <source>Connected to the built-in demo environment (virtual gateway and GWA).</source>
         <translation>Verbunden mit der eingebauten Demo-Umgebung (virtuelles Gateway und GWA).</translation>
     </message>
@@ -737,6 +922,38 @@
         <translation>Bereit</translation>
     </message>
     <message>
+        <source>Scenario &apos;{name}&apos;: {title}</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This window is not connected to the built-in demo environment, so there is no scenario to switch.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>The demo scenario is being switched.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>A flow is running. Switch the scenario when it has ended, or cancel it first.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>The scenario &apos;{name}&apos; is running already.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Demo scenario not switched</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Demo scenario &apos;{name}&apos; is running: {title}</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Demo work orders added to the job list: {jobs}</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <source>GWA link set up: {url}. Run the connection check to test it.</source>
         <translation>GWA-Anbindung eingerichtet: {url}. Prüfen Sie sie mit dem Verbindungstest.</translation>
     </message>
@@ -751,6 +968,38 @@
     <message>
         <source>Cancelling the flow before closing…</source>
         <translation>Ablauf wird vor dem Schließen abgebrochen…</translation>
+    </message>
+</context>
+<context>
+    <name>MeterRow</name>
+    <message>
+        <source>new (installed)</source>
+        <extracomment>the single-line fields of the form, by their name in the work order document</extracomment>
+        <translation>neu (Einbau)</translation>
+    </message>
+    <message>
+        <source>old (removed)</source>
+        <translation>alt (Ausbau)</translation>
+    </message>
+    <message>
+        <source>existing (kept)</source>
+        <translation>vorhanden (bleibt)</translation>
+    </message>
+    <message>
+        <source>Server ID of the meter (printed on the meter)</source>
+        <translation>Server-ID des Zählers (auf dem Zähler aufgedruckt)</translation>
+    </message>
+    <message>
+        <source>key reference (optional)</source>
+        <translation>Schlüsselverweis (optional)</translation>
+    </message>
+    <message>
+        <source>Where the meter&apos;s key material is kept, e.g. a file name or key ID - never the key itself</source>
+        <translation>Wo das Schlüsselmaterial des Zählers liegt, z. B. Dateiname oder Schlüssel-ID – nie der Schlüssel selbst</translation>
+    </message>
+    <message>
+        <source>Remove</source>
+        <translation>Entfernen</translation>
     </message>
 </context>
 <context>
@@ -866,6 +1115,25 @@
     </message>
 </context>
 <context>
+    <name>PhotoPicker</name>
+    <message>
+        <source>Attach a photo</source>
+        <translation>Foto anhängen</translation>
+    </message>
+    <message>
+        <source>Photos ({patterns})</source>
+        <translation>Fotos ({patterns})</translation>
+    </message>
+    <message>
+        <source>Photo</source>
+        <translation>Foto</translation>
+    </message>
+    <message>
+        <source>Caption for {file} (optional):</source>
+        <translation>Bildunterschrift für {file} (optional):</translation>
+    </message>
+</context>
+<context>
     <name>PromptDialog</name>
     <message>
         <source>Please choose one of the options.</source>
@@ -890,6 +1158,133 @@
     <message>
         <source>smgwct could not start</source>
         <translation>smgwct konnte nicht starten</translation>
+    </message>
+</context>
+<context>
+    <name>SignerSetupDialog</name>
+    <message>
+        <source>Certificates (*.pem *.crt *.cer *.p12 *.pfx)</source>
+        <translation>Zertifikate (*.pem *.crt *.cer *.p12 *.pfx)</translation>
+    </message>
+    <message>
+        <source>Private keys (*.key *.pem)</source>
+        <translation>Private Schlüssel (*.key *.pem)</translation>
+    </message>
+    <message>
+        <source>CA certificates (*.pem *.crt *.cer)</source>
+        <translation>CA-Zertifikate (*.pem *.crt *.cer)</translation>
+    </message>
+    <message>
+        <source>Choose a file</source>
+        <translation>Datei auswählen</translation>
+    </message>
+    <message>
+        <source>The certificate can sign commissioning reports.</source>
+        <translation>Das Zertifikat kann Inbetriebnahmeprotokolle signieren.</translation>
+    </message>
+    <message>
+        <source>Checking the certificate…</source>
+        <translation>Zertifikat wird geprüft…</translation>
+    </message>
+    <message>
+        <source>The certificate cannot be used; see the field marked above.</source>
+        <translation>Das Zertifikat ist nicht verwendbar; siehe das oben markierte Feld.</translation>
+    </message>
+    <message>
+        <source>{start} to {end}</source>
+        <translation>{start} bis {end}</translation>
+    </message>
+    <message>
+        <source>Set up the report signing certificate</source>
+        <translation>Signaturzertifikat für Protokolle einrichten</translation>
+    </message>
+    <message>
+        <source>Commissioning reports are signed with your technician certificate (EC key). Choose it as a PEM file with its private key, or as a PKCS#12 file, and the CA certificate that verifies it. Only the file locations are saved in the settings.</source>
+        <translation>Inbetriebnahmeprotokolle werden mit Ihrem Techniker-Zertifikat (EC-Schlüssel) signiert. Wählen Sie es als PEM-Datei mit privatem Schlüssel oder als PKCS#12-Datei, dazu das CA-Zertifikat, mit dem es geprüft wird. In den Einstellungen werden nur die Dateipfade gespeichert.</translation>
+    </message>
+    <message>
+        <source>Certificate:</source>
+        <translation>Zertifikat:</translation>
+    </message>
+    <message>
+        <source>Private key:</source>
+        <translation>Privater Schlüssel:</translation>
+    </message>
+    <message>
+        <source>CA certificate:</source>
+        <translation>CA-Zertifikat:</translation>
+    </message>
+    <message>
+        <source>Password:</source>
+        <translation>Passwort:</translation>
+    </message>
+    <message>
+        <source>Browse…</source>
+        <translation>Durchsuchen…</translation>
+    </message>
+    <message>
+        <source>PEM (sub-CA may follow) or PKCS#12 (.p12/.pfx)</source>
+        <translation>PEM (Sub-CA darf folgen) oder PKCS#12 (.p12/.pfx)</translation>
+    </message>
+    <message>
+        <source>PEM, only if the certificate file has no key</source>
+        <translation>PEM, nur wenn die Zertifikatsdatei keinen Schlüssel enthält</translation>
+    </message>
+    <message>
+        <source>optional if the certificate file holds the root CA</source>
+        <translation>optional, wenn die Zertifikatsdatei die Wurzel-CA enthält</translation>
+    </message>
+    <message>
+        <source>only if the key is protected</source>
+        <translation>nur wenn der Schlüssel geschützt ist</translation>
+    </message>
+    <message>
+        <source>Save the password in the keyring</source>
+        <translation>Passwort im Schlüsselbund speichern</translation>
+    </message>
+    <message>
+        <source>No secure keyring is available on this computer: the password cannot be saved, so only certificates without a password can sign from the window.</source>
+        <translation>Auf diesem Rechner ist kein sicherer Schlüsselbund verfügbar: Das Passwort kann nicht gespeichert werden, daher können im Fenster nur Zertifikate ohne Passwort signieren.</translation>
+    </message>
+    <message>
+        <source>The password is kept only in the operating system&apos;s keyring, never in the settings.</source>
+        <translation>Das Passwort wird nur im Schlüsselbund des Betriebssystems aufbewahrt, nie in den Einstellungen.</translation>
+    </message>
+    <message>
+        <source>Signing certificate</source>
+        <translation>Signaturzertifikat</translation>
+    </message>
+    <message>
+        <source>Subject:</source>
+        <translation>Inhaber:</translation>
+    </message>
+    <message>
+        <source>Issuer:</source>
+        <translation>Aussteller:</translation>
+    </message>
+    <message>
+        <source>Valid:</source>
+        <translation>Gültig:</translation>
+    </message>
+    <message>
+        <source>SHA-256:</source>
+        <translation>SHA-256:</translation>
+    </message>
+    <message>
+        <source>Trust anchor:</source>
+        <translation>Vertrauensanker:</translation>
+    </message>
+    <message>
+        <source>Check</source>
+        <translation>Prüfen</translation>
+    </message>
+    <message>
+        <source>OK</source>
+        <translation>OK</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>Abbrechen</translation>
     </message>
 </context>
 <context>
@@ -999,6 +1394,65 @@
     <message>
         <source>Protocol lines of the running flow appear here.</source>
         <translation>Hier erscheinen die Protokollzeilen des laufenden Ablaufs.</translation>
+    </message>
+</context>
+<context>
+    <name>UnfinishedRunsPanel</name>
+    <message>
+        <source>interrupted</source>
+        <translation>unterbrochen</translation>
+    </message>
+    <message>
+        <source>failed</source>
+        <translation>fehlgeschlagen</translation>
+    </message>
+    <message>
+        <source>cancelled</source>
+        <translation>abgebrochen</translation>
+    </message>
+    <message>
+        <source>Run {run}</source>
+        <translation>Lauf {run}</translation>
+    </message>
+    <message>
+        <source>No unfinished flows. Every run so far has ended successfully.</source>
+        <translation>Keine offenen Abläufe. Alle bisherigen Läufe sind erfolgreich abgeschlossen.</translation>
+    </message>
+    <message>
+        <source>Unfinished flows</source>
+        <translation>Nicht abgeschlossene Abläufe</translation>
+    </message>
+    <message>
+        <source>Flows that were interrupted (the program or the laptop stopped), failed or were cancelled. Resuming continues at the step where the flow stopped; steps that succeeded are not repeated, and nothing the GWA did already is requested twice.</source>
+        <translation>Abläufe, die unterbrochen wurden (Programm oder Laptop wurden beendet), fehlgeschlagen sind oder abgebrochen wurden. Beim Fortsetzen geht es bei dem Schritt weiter, an dem der Ablauf stehen blieb; erfolgreiche Schritte werden nicht wiederholt, und nichts, was der GWA schon erledigt hat, wird ein zweites Mal beauftragt.</translation>
+    </message>
+    <message>
+        <source>Flow</source>
+        <translation>Ablauf</translation>
+    </message>
+    <message>
+        <source>Job</source>
+        <translation>Auftrag</translation>
+    </message>
+    <message>
+        <source>State</source>
+        <translation>Zustand</translation>
+    </message>
+    <message>
+        <source>Stopped at</source>
+        <translation>Stehen geblieben bei</translation>
+    </message>
+    <message>
+        <source>Time</source>
+        <translation>Zeit</translation>
+    </message>
+    <message>
+        <source>Refresh</source>
+        <translation>Aktualisieren</translation>
+    </message>
+    <message>
+        <source>Resume</source>
+        <translation>Fortsetzen</translation>
     </message>
 </context>
 <context>
