@@ -206,3 +206,11 @@ def test_every_process_name_maps_back():
     for name in names.PROCESS_NAMES:
         assert "." in name or name in names.METHOD_PROCESSES.values()
     assert names.process_name(CallMethod(SelfTest())) == "self_test"
+
+
+def test_pairing_without_key_m_leaves_it_to_the_gwa():
+    op = names.build_operation("pairing", {"server_id": "1EMH0012345678"})
+    assert isinstance(op, CallMethod) and op.call.initial_key is None
+    keyed = names.build_operation("pairing", {"server_id": "1EMH0012345678",
+                                              "initial_key": "00112233445566778899aabbccddeeff"})
+    assert keyed.call.initial_key == bytes.fromhex("00112233445566778899aabbccddeeff")

@@ -24,11 +24,13 @@ from app.protocols.admin.catalog import CLOCK_LIMIT_FRACTION, NS_METHOD, Severit
 class Pairing:
     """Pair the gateway with a meter (6.4.2.6): key exchange protected by the initial key M.
 
-    ``initial_key`` is secret; it only ever travels inside encrypted content (ch. 5.11).
+    ``initial_key`` is secret; it only ever travels inside encrypted content (ch. 5.11). It is
+    ``None`` only in a process request to the GWA (technician API): the GWA then pairs with the
+    key M it holds for the meter. A gateway always gets it.
     """
 
     server_id: ServerId
-    initial_key: bytes = field(repr=False)
+    initial_key: bytes | None = field(repr=False)
     timeout_seconds: int = 120
 
 
@@ -97,12 +99,14 @@ def encode_call(call: MethodCall) -> etree._Element:
     if isinstance(call, Pairing):
         body = out.add("pairing")
         body.add("serverId", x.server_hex(call.server_id, "pairing.serverId"))
-        key = bytes(x.expect(call.initial_key, (bytes, bytearray), "pairing.initialKey"))
-        if len(key) != 16:
-            raise x.fail("pairing.initialKey",
-                         f"The initial key M has {len(key)} bytes; it has 16 (AES-128).",
-                         f"Der Initialschlüssel M hat {len(key)} Bytes; er hat 16 (AES-128).")
-        body.add("initialKey", key.hex())
+        if call.initial_key is not None:
+            key = bytes(x.expect(call.initial_key, (bytes, bytearray), "pairing.initialKey"))
+            if len(key) != 16:
+                raise x.fail("pairing.initialKey",
+                             f"The initial key M has {len(key)} bytes; it has 16 (AES-128).",
+                             f"Der Initialschlüssel M hat {len(key)} Bytes; er hat 16 "
+                             "(AES-128).")
+            body.add("initialKey", key.hex())
         body.add("timeout", x.expect_int(call.timeout_seconds, "pairing.timeout"))
     elif isinstance(call, CryptoReset):
         body = out.add("cryptoReset")
@@ -138,9 +142,10 @@ def decode_call(el: etree._Element) -> MethodCall:
     call = x.In(child)
     name = call.local
     if name == "pairing":
+        key = call.opt_text("initialKey")
         return Pairing(
             server_id=x.read_server_id(call.text_of("serverId"), "pairing.serverId"),
-            initial_key=bytes.fromhex(call.text_of("initialKey")),
+            initial_key=None if key is None else bytes.fromhex(key),
             timeout_seconds=int(call.text_of("timeout")),
         )
     if name == "cryptoReset":

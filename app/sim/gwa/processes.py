@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from app.domain import LogicalName, Obis
+from app.domain import LogicalName, Obis, ServerId
 from app.errors import Text
 from app.protocols.admin import (
     BillingEvaluationProfile,
@@ -382,23 +382,32 @@ def _timeout(p: dict[str, Any]) -> int:
     return int(p.get("timeout_seconds") or p.get("timeout") or 120)
 
 
+def _held_key(ctx: ProcessContext, sid: ServerId) -> bytes:
+    """The initial key M the GWA holds for meter ``sid`` (its key store)."""
+    key = ctx.meter_key(sid)
+    if key is None:
+        raise ProcessFailed(
+            "no-key-material",
+            Text(f"The GWA has no initial key M for meter {sid.display}.",
+                 f"Der GWA hat keinen Initialschlüssel M für Zähler {sid.display}."),
+            hint=Text("Import the meter's key sheet from the MSB, then try again.",
+                      "Schlüsselblatt des Zählers vom MSB importieren und erneut versuchen."))
+    return key
+
+
 async def _pairing(ctx: ProcessContext, p: dict[str, Any]) -> dict[str, Any]:
     def build() -> Pairing:
         sid = p["server_id"]
         if sid is None:
             raise _bad("server_id", "The meter's server ID is missing.",
                        "Die Server-ID des Zählers fehlt.")
-        key = p["initial_key"] if p["initial_key"] is not None else ctx.meter_key(sid)
-        if key is None:
-            raise ProcessFailed(
-                "no-key-material",
-                Text(f"The GWA has no initial key M for meter {sid.display}.",
-                     f"Der GWA hat keinen Initialschlüssel M für Zähler {sid.display}."),
-                hint=Text("Import the meter's key sheet from the MSB, then try again.",
-                          "Schlüsselblatt des Zählers vom MSB importieren und erneut versuchen."))
+        key = p["initial_key"] if p["initial_key"] is not None else _held_key(ctx, sid)
         return Pairing(sid, key, _timeout(p))
 
     op = _call_op(p, Pairing, build)
+    call = op.call if isinstance(op, CallMethod) else None
+    if isinstance(call, Pairing) and call.initial_key is None:  # left to the GWA's key store
+        op = CallMethod(replace(call, initial_key=_held_key(ctx, call.server_id)))
     response = await ctx.call(op, Text("Pairing", "Pairing"))
     result = response.result
     data = _summary(response)

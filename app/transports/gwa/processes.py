@@ -293,8 +293,11 @@ def _time(params: Mapping[str, Any], name: str) -> dt.datetime | None:
     return value
 
 
-def _initial_key(params: Mapping[str, Any]) -> bytes:
+def _initial_key(params: Mapping[str, Any]) -> bytes | None:
+    """Key M from the parameters; ``None`` when none is given (the GWA uses the key it holds)."""
     raw = params.get("initial_key")
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
     if isinstance(raw, bytes | bytearray):
         key = bytes(raw)
     else:
