@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from app.context import GwaTarget
@@ -32,7 +31,6 @@ from app.security.tls import CertificateChain
 from app.store.settings import Settings
 
 #: setting keys of the file paths (kept in ``Settings.extra``)
-CA_KEY, CERT_KEY, KEY_KEY = "gwa_ca_file", "gwa_cert_file", "gwa_key_file"
 MAX_FILE = 1024 * 1024
 PKCS12_SUFFIXES = (".p12", ".pfx")
 
@@ -53,23 +51,17 @@ class GwaLinkFiles:
     @classmethod
     def from_settings(cls, settings: Settings) -> GwaLinkFiles | None:
         """The stored set-up, or ``None`` when URL, CA or certificate is missing."""
-        extra = settings.extra
-        ca, cert, key = extra.get(CA_KEY), extra.get(CERT_KEY), extra.get(KEY_KEY)
-        if not settings.gwa_url or not isinstance(ca, str) or not isinstance(cert, str):
+        ca, cert, key = settings.gwa_ca_file, settings.gwa_cert_file, settings.gwa_key_file
+        if not settings.gwa_url or not ca or not cert:
             return None
-        return cls(settings.gwa_url, Path(ca), Path(cert),
-                   Path(key) if isinstance(key, str) and key else None)
+        return cls(settings.gwa_url, Path(ca), Path(cert), Path(key) if key else None)
 
     def to_settings(self, settings: Settings) -> Settings:
         """``settings`` with this set-up (URL and paths; never a password)."""
-        extra: dict[str, Any] = dict(settings.extra)
-        extra[CA_KEY] = str(self.ca_file)
-        extra[CERT_KEY] = str(self.cert_file)
-        if self.key_file is not None:
-            extra[KEY_KEY] = str(self.key_file)
-        else:
-            extra.pop(KEY_KEY, None)
-        return dataclasses.replace(settings, gwa_url=self.url, extra=extra)
+        return dataclasses.replace(
+            settings, gwa_url=self.url, gwa_ca_file=str(self.ca_file),
+            gwa_cert_file=str(self.cert_file),
+            gwa_key_file=None if self.key_file is None else str(self.key_file))
 
     @property
     def is_pkcs12(self) -> bool:

@@ -79,6 +79,12 @@ class Settings:
     """Last serial port of the optical read head, e.g. ``/dev/ttyUSB0`` or ``COM3``."""
     gwa_url: str | None = None
     """Base URL of the Gateway Administrator's back end."""
+    gwa_ca_file: str | None = None
+    """CA certificate(s) (PEM) the GWA link trusts."""
+    gwa_cert_file: str | None = None
+    """Technician certificate of the GWA link (PKCS#12, or PEM)."""
+    gwa_key_file: str | None = None
+    """Private key (PEM) of ``gwa_cert_file``; ``None`` for PKCS#12 or a PEM holding its key."""
     window_geometry: str | None = None
     """Main window geometry, base64 of ``QWidget.saveGeometry()``."""
     window_state: str | None = None
@@ -157,6 +163,9 @@ _CHECKS: dict[str, tuple[_Check, str]] = {
     "window_geometry": (_optional_base64, "must be base64 text or null"),
     "window_state": (_optional_base64, "must be base64 text or null"),
     "show_trace": (lambda v: isinstance(v, bool), "must be true or false"),
+    "gwa_ca_file": (_optional_path, "must be a file path or null"),
+    "gwa_cert_file": (_optional_path, "must be a file path or null"),
+    "gwa_key_file": (_optional_path, "must be a file path or null"),
     "report_cert": (_optional_path, "must be a file path or null"),
     "report_key": (_optional_path, "must be a file path or null"),
     "report_trust": (_optional_path, "must be a file path or null"),

@@ -24,7 +24,7 @@ from app.security.secrets import MemorySecretStore, SecretStoreUnavailable
 from app.store.settings import SettingsStore
 from tests.ui.conftest import SCREENSHOTS
 from tests.ui.helpers import answer_prompts, clipped_widgets, wait_until
-from ui.gwa_link import CA_KEY, CERT_KEY, KEY_KEY, GwaLinkFiles, needs_password, password_key
+from ui.gwa_link import GwaLinkFiles, needs_password, password_key
 from ui.views.gwa_setup import GwaSetupDialog
 
 PASSWORD = "Monteur-2026!"
@@ -113,8 +113,8 @@ def test_set_up_with_pkcs12_then_connect_and_restart(make_window, translations, 
     # the settings hold the URL and the paths, the keyring the password; nothing else has it
     stored = settings.load().settings
     assert stored.gwa_url == url
-    assert stored.extra[CA_KEY] == str(files["ca"]) and stored.extra[CERT_KEY] == str(files["p12"])
-    assert KEY_KEY not in stored.extra
+    assert stored.gwa_ca_file == str(files["ca"]) and stored.gwa_cert_file == str(files["p12"])
+    assert stored.gwa_key_file is None
     assert PASSWORD not in settings.path.read_text("utf-8")
     assert store.get(password_key(files["p12"].read_bytes())) == PASSWORD
 

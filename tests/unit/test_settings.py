@@ -131,6 +131,18 @@ def test_file_without_version_is_read(tmp_path: Path) -> None:
     assert result.notice is None and result.settings.language == "en"
 
 
+def test_gwa_link_files_of_an_earlier_version_become_fields(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"schema_version": 1, "gwa_url": "https://gwa.example:8443",
+                                "gwa_ca_file": "ca.pem", "gwa_cert_file": "tech.p12"}), "utf-8")
+    settings = SettingsStore(path).load().settings
+    assert (settings.gwa_ca_file, settings.gwa_cert_file, settings.gwa_key_file) == (
+        "ca.pem", "tech.p12", None)
+    assert "gwa_ca_file" not in settings.extra
+    with pytest.raises(ValueError, match="gwa_cert_file"):
+        Settings(gwa_cert_file=7)  # type: ignore[arg-type]
+
+
 def test_settings_refuse_wrong_values() -> None:
     with pytest.raises(ValueError, match="language"):
         Settings(language="fr")  # type: ignore[arg-type]
