@@ -86,6 +86,7 @@ class EmbeddedDefault:
         meters: bool = True,
         threaded: bool = False,
         fresh: bool = False,
+        context: AppContext | None = None,
     ) -> None:
         self.scenario_name = str(scenario)
         self.data_dir = data_dir or default_data_dir()
@@ -104,7 +105,8 @@ class EmbeddedDefault:
         self.read_head: Any = None  # the site's read head (Relay)
         self.gwa_cable: Any = None  # the relay in front of the technician API (Relay), if any
         self.endpoints: list[ServerHandle] = []
-        self.context = AppContext(data_dir=self.data_dir)
+        # ``context``: fill this one instead of a new one (a demo switching its scenario)
+        self.context = context if context is not None else AppContext(data_dir=self.data_dir)
         self._stack = contextlib.AsyncExitStack()
         self._state_dir: Path | None = None
         self._targets: dict[str, Any] = {}

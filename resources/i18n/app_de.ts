@@ -24,31 +24,31 @@
     <name>DemoScenarioDialog</name>
     <message>
         <source>{name} (running)</source>
-        <translation type="unfinished"></translation>
+        <translation>{name} (läuft)</translation>
     </message>
     <message>
         <source>Switch demo scenario</source>
-        <translation type="unfinished"></translation>
+        <translation>Demo-Szenario wechseln</translation>
     </message>
     <message>
         <source>Choose the state the virtual gateway is in. The running demo environment stops and starts again in the chosen scenario; the flows then talk to it.</source>
-        <translation type="unfinished"></translation>
+        <translation>Wählen Sie den Zustand des virtuellen Gateways. Die laufende Demo-Umgebung hält an und startet im gewählten Szenario neu; die Abläufe sprechen dann mit ihr.</translation>
     </message>
     <message>
         <source>Scenario</source>
-        <translation type="unfinished"></translation>
+        <translation>Szenario</translation>
     </message>
     <message>
         <source>Gateway and site</source>
-        <translation type="unfinished"></translation>
+        <translation>Gateway und Standort</translation>
     </message>
     <message>
         <source>Start from the initial state</source>
-        <translation type="unfinished"></translation>
+        <translation>Vom Ausgangszustand beginnen</translation>
     </message>
     <message>
         <source>Without this, the scenario continues where its last demo session stopped (paired meters, profiles, a changed meter).</source>
-        <translation type="unfinished"></translation>
+        <translation>Ohne diese Option macht das Szenario dort weiter, wo seine letzte Demo-Sitzung aufgehört hat (gepaarte Zähler, Profile, ein gewechselter Zähler).</translation>
     </message>
 </context>
 <context>
@@ -78,25 +78,27 @@
     <name>FlowScenarioQuestion</name>
     <message>
         <source>Demo scenario</source>
-        <translation type="unfinished"></translation>
+        <translation>Demo-Szenario</translation>
     </message>
     <message>
         <source>“{flow}” finds the demo gateway as: {current_title} (scenario &apos;{current}&apos;). The flow is made for: {wanted_title} (scenario &apos;{wanted}&apos;).
 
 Switch to the scenario &apos;{wanted}&apos;?</source>
-        <translation type="unfinished"></translation>
+        <translation>„{flow}“ findet das Demo-Gateway so vor: {current_title} (Szenario &apos;{current}&apos;). Gedacht ist der Ablauf für: {wanted_title} (Szenario &apos;{wanted}&apos;).
+
+Zum Szenario &apos;{wanted}&apos; wechseln?</translation>
     </message>
     <message>
         <source>Switch: the demo environment starts again in &apos;{wanted}&apos;, from its initial state, then the flow starts. Run anyway: the flow runs against the gateway as it is.</source>
-        <translation type="unfinished"></translation>
+        <translation>Wechseln: Die Demo-Umgebung startet in &apos;{wanted}&apos; neu, vom Ausgangszustand, danach startet der Ablauf. Trotzdem ausführen: Der Ablauf läuft gegen das Gateway, wie es gerade ist.</translation>
     </message>
     <message>
         <source>Switch</source>
-        <translation type="unfinished"></translation>
+        <translation>Wechseln</translation>
     </message>
     <message>
         <source>Run anyway</source>
-        <translation type="unfinished"></translation>
+        <translation>Trotzdem ausführen</translation>
     </message>
 </context>
 <context>
@@ -883,15 +885,15 @@ Switch to the scenario &apos;{wanted}&apos;?</source>
     </message>
     <message>
         <source>&amp;Demo</source>
-        <translation type="unfinished"></translation>
+        <translation>De&amp;mo</translation>
     </message>
     <message>
         <source>&amp;Switch scenario…</source>
-        <translation type="unfinished"></translation>
+        <translation>&amp;Szenario wechseln…</translation>
     </message>
     <message>
         <source>Switching the demo scenario…</source>
-        <translation type="unfinished"></translation>
+        <translation>Demo-Szenario wird gewechselt…</translation>
     </message>
     <message>
         <source>Connected to the built-in demo environment (virtual gateway and GWA).</source>
@@ -923,35 +925,35 @@ Switch to the scenario &apos;{wanted}&apos;?</source>
     </message>
     <message>
         <source>Scenario &apos;{name}&apos;: {title}</source>
-        <translation type="unfinished"></translation>
+        <translation>Szenario &apos;{name}&apos;: {title}</translation>
     </message>
     <message>
         <source>This window is not connected to the built-in demo environment, so there is no scenario to switch.</source>
-        <translation type="unfinished"></translation>
+        <translation>Dieses Fenster ist nicht mit der eingebauten Demo-Umgebung verbunden, daher gibt es kein Szenario zu wechseln.</translation>
     </message>
     <message>
         <source>The demo scenario is being switched.</source>
-        <translation type="unfinished"></translation>
+        <translation>Das Demo-Szenario wird gerade gewechselt.</translation>
     </message>
     <message>
         <source>A flow is running. Switch the scenario when it has ended, or cancel it first.</source>
-        <translation type="unfinished"></translation>
+        <translation>Ein Ablauf läuft. Wechseln Sie das Szenario, wenn er beendet ist, oder brechen Sie ihn vorher ab.</translation>
     </message>
     <message>
         <source>The scenario &apos;{name}&apos; is running already.</source>
-        <translation type="unfinished"></translation>
+        <translation>Das Szenario &apos;{name}&apos; läuft bereits.</translation>
     </message>
     <message>
         <source>Demo scenario not switched</source>
-        <translation type="unfinished"></translation>
+        <translation>Demo-Szenario nicht gewechselt</translation>
     </message>
     <message>
         <source>Demo scenario &apos;{name}&apos; is running: {title}</source>
-        <translation type="unfinished"></translation>
+        <translation>Demo-Szenario &apos;{name}&apos; läuft: {title}</translation>
     </message>
     <message>
         <source>Demo work orders added to the job list: {jobs}</source>
-        <translation type="unfinished"></translation>
+        <translation>Demo-Aufträge in die Auftragsliste aufgenommen: {jobs}</translation>
     </message>
     <message>
         <source>GWA link set up: {url}. Run the connection check to test it.</source>
@@ -1576,6 +1578,14 @@ Switch to the scenario &apos;{wanted}&apos;?</source>
     <message>
         <source>not done: the run has no work order</source>
         <translation>nicht durchgeführt: der Lauf hat keinen Auftrag</translation>
+    </message>
+    <message>
+        <source>delivery state</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>normal operation</source>
+        <translation type="unfinished"></translation>
     </message>
     <message>
         <source>not reached</source>

@@ -28,16 +28,30 @@ from app.errors import SmgwctError, Text
 from app.processes.engine import Engine, RunResult
 from app.processes.events import Event, FlowFinished, FlowStarted
 from app.processes.interaction import UserInteraction
+from app.sim import demo_switch
+from app.sim.demo_switch import (
+    ScenarioSwitchError,
+    add_demo_jobs,
+    current_scenario,
+    running_embedded,
+    scenario_info,
+    scenario_infos,
+    scenario_label,
+    start_failure,
+    suggested_scenario,
+)
 from app.store.audit import AuditLog
 from app.store.db import JobStore
 from app.store.settings import LoadResult, Settings, SettingsStore, data_dir
 from app.transports.optical import OpticalSnapshot, public_key_fingerprint
+from app.workbench import store_folder
 from ui.bridge import EngineBridge, QtUserInteraction
 from ui.gwa_link import GwaLinkFiles
 from ui.i18n import Translations, language, text
-from ui.models.flows import available_flows, flow_steps, flow_title
+from ui.models.flows import available_flows, flow_name, flow_steps, flow_title
 from ui.views.about import about_box
 from ui.views.connections import ConnectionPanel
+from ui.views.demo_scenario import DemoScenarioDialog, FlowScenarioQuestion
 from ui.views.flows import FlowListPanel
 from ui.views.gwa_control import GwaLinkControl
 from ui.views.gwa_setup import GwaSetupDialog
@@ -103,6 +117,14 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._detached = False
         self._current_flow: Any = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        # demo mode: the embedded default a switch copies its settings from (also after a
+        # failed switch left nothing running), the open dialog and question, a running switch
+        self._demo_template = running_embedded(context)
+        self._switching = False
+        self.scenario_dialog: DemoScenarioDialog | None = None
+        self.scenario_question: FlowScenarioQuestion | None = None
+        self.switch_error_box: QMessageBox | None = None
 
         self.interaction = QtUserInteraction(self, on_cancel=self._cancel_from_prompt)
         self.engine = engine_factory(self.interaction, context)
@@ -151,6 +173,10 @@ class MainWindow(QMainWindow):
         if context.gwa is None and stored_gwa is not None:
             self.gwa.restore_later(stored_gwa)
         self.jobs.refresh_later()
+        #: adding the demo work orders to the job list (demo mode), see :meth:`import_demo_jobs`
+        self.demo_jobs_task: asyncio.Task[list[str]] | None = None
+        if self.demo and self._demo_template is not None:
+            self.demo_jobs_task = self._spawn(self.import_demo_jobs())
 
     # --- construction --------------------------------------------------------------------------
 
@@ -224,10 +250,22 @@ class MainWindow(QMainWindow):
             self.language_menu.addAction(action)
             self.language_actions[code] = action
 
+        self._build_demo_menu()
+
         self.help_menu = bar.addMenu("")
         self.about_action = QAction(self)
         self.about_action.triggered.connect(self.show_about)
         self.help_menu.addAction(self.about_action)
+
+    def _build_demo_menu(self) -> None:
+        """Menu "Demo" (demo mode only): switch the scenario; further demo actions go here."""
+        self.demo_menu = self.menuBar().addMenu("")
+        self.demo_menu.setObjectName("demo-menu")
+        self.demo_menu.menuAction().setVisible(self.demo)
+        self.switch_scenario_action = QAction(self)
+        self.switch_scenario_action.setObjectName("switch-scenario-action")
+        self.switch_scenario_action.triggered.connect(lambda: self.open_scenario_dialog())
+        self.demo_menu.addAction(self.switch_scenario_action)
 
     def _build_status_bar(self) -> None:
         status = self.statusBar()
@@ -262,9 +300,6 @@ class MainWindow(QMainWindow):
         self._save_settings()
 
     def retranslate(self) -> None:
-        self.setWindowTitle(
-            self.tr("smgwct – SMGW commissioning") + ("  [DEMO]" if self.demo else "")
-        )
         self.file_menu.setTitle(self.tr("&File"))
         self.quit_action.setText(self.tr("&Quit"))
         self.view_menu.setTitle(self.tr("&View"))
@@ -276,9 +311,9 @@ class MainWindow(QMainWindow):
         self.language_menu.setTitle(self.tr("&Language"))
         self.help_menu.setTitle(self.tr("&Help"))
         self.about_action.setText(self.tr("&About smgwct"))
-        self.demo_badge.setToolTip(
-            self.tr("Connected to the built-in demo environment (virtual gateway and GWA).")
-        )
+        self.demo_menu.setTitle(self.tr("&Demo"))
+        self.switch_scenario_action.setText(self.tr("&Switch scenario…"))
+        self._render_demo_state()
         for code, action in self.language_actions.items():
             action.setChecked(code == language())
         self._render_run_state()
@@ -291,9 +326,23 @@ class MainWindow(QMainWindow):
     # --- flows ---------------------------------------------------------------------------------
 
     def start_flow(self, flow: Any) -> asyncio.Task[Any] | None:
-        """Start ``flow`` (from the list's button or a double click)."""
-        if self.bridge.running:
+        """Start ``flow`` (from the list's button or a double click).
+
+        In demo mode a flow made for another scenario (``FLOW_SCENARIOS``) first asks whether to
+        switch to it (see :meth:`ask_flow_scenario`); the returned task then ends with the run.
+        """
+        if self.bridge.running or self._switching:
             return None
+        wanted = suggested_scenario(self.context, flow_name(flow)) if self.demo else None
+        if wanted is None:
+            return self._run_flow(flow)
+        if self.scenario_question is not None:  # asked already: bring the question back
+            self.scenario_question.raise_()
+            self.scenario_question.activateWindow()
+            return None
+        return self._spawn(self._ask_then_run(flow, wanted))
+
+    def _run_flow(self, flow: Any) -> asyncio.Task[Any] | None:
         self._current_flow = flow
         self.workspace.show_steps()
         self.step_view.begin(flow_title(flow), flow_steps(flow))
@@ -326,8 +375,10 @@ class MainWindow(QMainWindow):
             self._render_run_state()
 
     def _on_busy(self, busy: bool) -> None:
-        self.flow_panel.set_busy(busy)
+        self.flow_panel.set_busy(busy or self._switching)
         self._render_run_state()
+        if self.scenario_dialog is not None:
+            self.scenario_dialog.set_blocked(self._switch_refusal())
 
     def _on_run_ended(self, outcome: RunResult | SmgwctError | None) -> None:
         if isinstance(outcome, SmgwctError):
@@ -347,7 +398,9 @@ class MainWindow(QMainWindow):
         self.flow_panel.set_job(job.job_id if job is not None else None)
 
     def _render_run_state(self) -> None:
-        if self.bridge.running:
+        if self._switching:
+            self.run_label.setText(self.tr("Switching the demo scenario…"))
+        elif self.bridge.running:
             self.run_label.setText(self.tr("Flow running"))
         elif self.step_view.flow_outcome is not None:
             self.run_label.setText(self.tr("Last flow: {outcome}").format(
@@ -358,6 +411,216 @@ class MainWindow(QMainWindow):
     def show_result(self, result: RunResult) -> QWidget | None:
         """Show a finished run in its flow's result view (see :mod:`ui.views.results`)."""
         return self.workspace.show_result(result, self._current_flow)
+
+    # --- demo mode: scenarios and demo work orders ---------------------------------------------
+
+    @property
+    def demo_scenario(self) -> str | None:
+        """The scenario the demo environment runs (``None``: none, or not in demo mode)."""
+        return current_scenario(self.context)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # built before the loop runs
+            loop = asyncio.get_event_loop()
+        task = loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a task of the window failed", exc_info=task.exception())
+
+    async def _finish_tasks(self) -> None:
+        """Let a running switch end (it must not leave simulators behind), cancel the rest."""
+        pending = [t for t in self._tasks if not t.done()]
+        if pending:
+            _done, still = await asyncio.wait(pending, timeout=15)
+            for task in still:
+                task.cancel()
+            if still:
+                await asyncio.wait(still, timeout=2)
+
+    def _render_demo_state(self) -> None:
+        """Badge and window title name the running scenario ("DEMO · delivery")."""
+        scenario = self.demo_scenario
+        mark = f"DEMO · {scenario_label(scenario)}" if scenario else "DEMO"
+        self.demo_badge.setText(mark)
+        self.setWindowTitle(
+            self.tr("smgwct – SMGW commissioning") + (f"  [{mark}]" if self.demo else ""))
+        tip = self.tr("Connected to the built-in demo environment (virtual gateway and GWA).")
+        if scenario:
+            info = scenario_info(scenario)
+            tip += "\n" + self.tr("Scenario '{name}': {title}").format(
+                name=info.label, title=text(info.title))
+        self.demo_badge.setToolTip(tip)
+
+    def _switch_refusal(self) -> str | None:
+        """Why the scenario cannot be switched now, or ``None``."""
+        if self._demo_template is None:
+            return self.tr("This window is not connected to the built-in demo environment, so "
+                           "there is no scenario to switch.")
+        if self._switching:
+            return self.tr("The demo scenario is being switched.")
+        if self.bridge.running:
+            return self.tr("A flow is running. Switch the scenario when it has ended, or "
+                           "cancel it first.")
+        return None
+
+    def open_scenario_dialog(self) -> DemoScenarioDialog:
+        """Show the non-modal dialog "Szenario wechseln…" (the open one again, if any)."""
+        if self.scenario_dialog is not None:
+            self.scenario_dialog.show()
+            self.scenario_dialog.raise_()
+            return self.scenario_dialog
+        current = self.demo_scenario
+        dialog = DemoScenarioDialog(self, scenario_infos(current), current)
+        dialog.chosen.connect(
+            lambda name, fresh: self.switch_scenario_later(name, fresh=fresh))
+        dialog.finished.connect(self._scenario_dialog_closed)
+        dialog.set_blocked(self._switch_refusal())
+        self.scenario_dialog = dialog
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+        return dialog
+
+    def _scenario_dialog_closed(self) -> None:
+        dialog, self.scenario_dialog = self.scenario_dialog, None
+        if dialog is not None:
+            dialog.deleteLater()
+
+    def switch_scenario_later(self, scenario: str, *,
+                              fresh: bool = False) -> asyncio.Task[bool] | None:
+        """Start :meth:`switch_scenario` on the loop (nothing to do: the scenario runs already)."""
+        if scenario == self.demo_scenario and not fresh:
+            self.statusBar().showMessage(self.tr("The scenario '{name}' is running already.")
+                                         .format(name=scenario_label(scenario)), 10000)
+            return None
+        return self._spawn(self.switch_scenario(scenario, fresh=fresh))
+
+    async def switch_scenario(self, scenario: str, *, fresh: bool = False) -> bool:
+        """Stop the demo environment and start it in ``scenario``; this window's context follows
+        it. Refused while a flow runs; a start error is shown and the window keeps working."""
+        refusal = self._switch_refusal()
+        if refusal is not None:
+            box = self._message_box(QMessageBox.Icon.Information,
+                                    self.tr("Demo scenario not switched"), refusal)
+            box.setObjectName("demo-switch-refused")
+            return False
+        status = self.statusBar()
+        self._set_switching(True)
+        try:
+            self.optical_view.stop()  # the read head goes away with the old site
+            await self.optical_view.wait_stopped()
+            embedded = await demo_switch.switch_scenario(
+                self.context, scenario, fresh=fresh, template=self._demo_template,
+                progress=lambda step: status.showMessage(text(step)))
+        except Exception as exc:  # noqa: BLE001 - the window must keep working
+            error = exc if isinstance(exc, SmgwctError) else start_failure(
+                exc, scenario_label(scenario))
+            if not isinstance(exc, ScenarioSwitchError):
+                log.exception("switching the demo scenario failed")
+            self._demo_template = running_embedded(self.context) or self._demo_template
+            self._after_switch()
+            status.showMessage(text(error.message), 15000)
+            if self.switch_error_box is not None:
+                self.switch_error_box.close()
+            box = self._message_box(QMessageBox.Icon.Critical,
+                                    self.tr("Demo scenario not switched"),
+                                    error.describe(language()))
+            box.setObjectName("demo-switch-error")
+            box.destroyed.connect(lambda *_: setattr(self, "switch_error_box", None))
+            self.switch_error_box = box
+            return False
+        finally:
+            self._set_switching(False)
+        self._demo_template = embedded
+        self._after_switch()
+        info = scenario_info(embedded.scenario_name)
+        status.showMessage(self.tr("Demo scenario '{name}' is running: {title}").format(
+            name=info.label, title=text(info.title)), 15000)
+        return True
+
+    def _set_switching(self, switching: bool) -> None:
+        self._switching = switching
+        self.flow_panel.setEnabled(not switching)
+        self.flow_panel.set_busy(switching or self.bridge.running)
+        self.switch_scenario_action.setEnabled(not switching)
+        if self.scenario_dialog is not None:
+            self.scenario_dialog.set_blocked(self._switch_refusal())
+        self._render_run_state()
+
+    def _after_switch(self) -> None:
+        """The views show the context's new targets (the link states were reset)."""
+        optical = self.context.optical
+        if optical is not None:
+            self.optical_view.set_port(optical.port)
+        self.connections.bind(self.context)
+        self._render_demo_state()
+
+    def ask_flow_scenario(self, flow: Any, wanted: str) -> FlowScenarioQuestion:
+        """The non-modal question before a flow made for the scenario ``wanted``."""
+        current = self.demo_scenario or ""
+        question = FlowScenarioQuestion(self, flow=text(flow_title(flow)),
+                                        current=scenario_info(current),
+                                        wanted=scenario_info(wanted))
+        question.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        question.destroyed.connect(lambda *_: setattr(self, "scenario_question", None))
+        self.scenario_question = question
+        question.show()  # non-modal: the window stays usable while the question waits
+        question.raise_()
+        question.activateWindow()
+        return question
+
+    async def _ask_then_run(self, flow: Any, wanted: str) -> Any:
+        question = self.ask_flow_scenario(flow, wanted)
+        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        question.answered.connect(lambda a: answer.done() or answer.set_result(a))
+        choice = await answer
+        self.scenario_question = None
+        if choice == FlowScenarioQuestion.CANCEL or self._closing:
+            return None
+        if choice == FlowScenarioQuestion.SWITCH and not await self.switch_scenario(
+                wanted, fresh=True):
+            return None
+        task = self._run_flow(flow)
+        return await task if task is not None else None
+
+    def _close_demo_dialogs(self) -> None:
+        for dialog in (self.scenario_question, self.scenario_dialog):
+            if dialog is not None:
+                with contextlib.suppress(RuntimeError):  # deleted with the window already
+                    dialog.close()
+
+    async def import_demo_jobs(self) -> list[str]:
+        """Add the demo work orders (handover, meter change) to the job list unless it holds
+        them; the current job stays as it is. Returns the job numbers added.
+
+        They go in through a store of their own (one transaction each, a job added meanwhile is
+        left alone), not through the panel's import, which would make each the current job. The
+        panel opens the job list first (a new file is set up once, not by two connections).
+        """
+        await self.jobs.refresh()
+        if self.jobs.store is None:  # the job list cannot be opened; the panel said why
+            return []
+        audit = self.engine.audit
+        try:
+            added = await asyncio.to_thread(
+                lambda: add_demo_jobs(store_folder(self.context), audit))
+        except SmgwctError as exc:
+            log.warning("demo work orders not added: %s", exc)
+            self.statusBar().showMessage(exc.describe(language()), 15000)
+            return []
+        await self.jobs.refresh()
+        if added:
+            self.statusBar().showMessage(
+                self.tr("Demo work orders added to the job list: {jobs}").format(
+                    jobs=", ".join(added)), 10000)
+        return added
 
     # --- optical read head ---------------------------------------------------------------------
 
@@ -491,6 +754,7 @@ class MainWindow(QMainWindow):
         for dialog in list(self.interaction.open_dialogs):
             dialog.dismiss()
         self.gwa.close_dialog()
+        self._close_demo_dialogs()
         self.optical_view.stop()
         self.connections.unbind()
         super().closeEvent(event)
@@ -498,7 +762,9 @@ class MainWindow(QMainWindow):
 
     async def shutdown(self) -> None:
         """Stop the running flow, stop listening and close the job database and audit log."""
+        self._close_demo_dialogs()
         await self.bridge.shutdown()
+        await self._finish_tasks()
         await self.optical_view.shutdown()
         await self.gwa.shutdown()
         await self.jobs.shutdown()
