@@ -590,6 +590,7 @@ Zum Szenario &apos;{wanted}&apos; wechseln?</translation>
     <name>JobsPanel</name>
     <message>
         <source>open</source>
+        <extracomment>(data folder, SMGW ID) -&gt; the report&apos;s signer; blocking, called in a worker thread.</extracomment>
         <translation>offen</translation>
     </message>
     <message>
@@ -697,8 +698,8 @@ Zum Szenario &apos;{wanted}&apos; wechseln?</translation>
         <translation>Fotos</translation>
     </message>
     <message>
-        <source>Outside demo mode no technician certificate is set up for signing. Build the report with: smgwct report build --job JOB --cert CERT --key KEY --out FOLDER</source>
-        <translation>Außerhalb des Demo-Modus ist kein Techniker-Zertifikat zum Signieren eingerichtet. Erstellen Sie das Protokoll mit: smgwct report build --job AUFTRAG --cert ZERTIFIKAT --key SCHLÜSSEL --out ORDNER</translation>
+        <source>No certificate is set up for signing reports. Set it up under Settings, or build the report with: smgwct report build --job JOB --cert CERT --out FOLDER</source>
+        <translation>Für das Signieren von Protokollen ist kein Zertifikat eingerichtet. Richten Sie es unter Einstellungen ein oder erstellen Sie das Protokoll mit: smgwct report build --job JOB --cert CERT --out FOLDER</translation>
     </message>
     <message>
         <source>Writes the signed report (PDF, XML, signature) into the job&apos;s folder and verifies it.</source>
@@ -904,6 +905,10 @@ Zum Szenario &apos;{wanted}&apos; wechseln?</translation>
         <translation>--- {flow} gestartet ---</translation>
     </message>
     <message>
+        <source>Set up the report &amp;signing certificate…</source>
+        <translation>&amp;Signaturzertifikat für Protokolle einrichten…</translation>
+    </message>
+    <message>
         <source>Cancelling the flow…</source>
         <translation>Ablauf wird abgebrochen…</translation>
     </message>
@@ -958,6 +963,10 @@ Zum Szenario &apos;{wanted}&apos; wechseln?</translation>
     <message>
         <source>GWA link set up: {url}. Run the connection check to test it.</source>
         <translation>GWA-Anbindung eingerichtet: {url}. Prüfen Sie sie mit dem Verbindungstest.</translation>
+    </message>
+    <message>
+        <source>Reports are now signed with {path}.</source>
+        <translation>Protokolle werden jetzt mit {path} signiert.</translation>
     </message>
     <message>
         <source>Settings were reset</source>
@@ -1581,11 +1590,11 @@ Zum Szenario &apos;{wanted}&apos; wechseln?</translation>
     </message>
     <message>
         <source>delivery state</source>
-        <translation type="unfinished"></translation>
+        <translation>Auslieferungszustand</translation>
     </message>
     <message>
         <source>normal operation</source>
-        <translation type="unfinished"></translation>
+        <translation>Normalbetrieb</translation>
     </message>
     <message>
         <source>not reached</source>

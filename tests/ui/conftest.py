@@ -163,3 +163,31 @@ def demo(run: Runner, tmp_path: Path) -> Iterator[Any]:
         for meter in meters:
             run(meter.stop())
         run(embedded.stop())
+
+
+DemoSiteFactory = Callable[..., Any]
+
+
+@pytest.fixture
+def demo_site(run: Runner, tmp_path: Path) -> Iterator[DemoSiteFactory]:
+    """Start the embedded default on a chosen demo scenario: ``demo_site("delivery")``.
+
+    Like the demo (``smgwct demo``), the simulators run in their own thread (``threaded``) so
+    that their TLS and XML work never stalls the window's event loop, and every start begins
+    from the scenario (``fresh``). A scenario may be a name in resources/demo or a file path
+    (with its ``<stem>.site.json`` next to it). Everything started is stopped after the test.
+    """
+    from app.sim.embedded import EmbeddedDefault
+
+    started: list[Any] = []
+
+    def start(scenario: str | Path = "default", *, threaded: bool = True) -> Any:
+        embedded = EmbeddedDefault(scenario=scenario, data_dir=tmp_path / f"site{len(started)}",
+                                   threaded=threaded, fresh=True)
+        started.append(embedded)
+        run(embedded.start())
+        return embedded
+
+    yield start
+    for embedded in reversed(started):
+        run(embedded.stop())

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from PySide6.QtCore import QRect, Qt, QTimer
-from PySide6.QtWidgets import QAbstractButton, QLabel, QTableView, QWidget
+from PySide6.QtWidgets import QAbstractButton, QLabel, QStyle, QTableView, QWidget
 
 from app.errors import SmgwctError, Text
 from app.processes.engine import Flow, Step, StepContext, StepOutcome
@@ -109,7 +109,10 @@ def _wrapped_cells(table: QTableView, column: int, name: str) -> list[str]:
     """Cells of a word-wrapped column whose text needs more height than the row has."""
     problems = []
     metrics = table.fontMetrics()
-    width = table.columnWidth(column) - 8  # the item's margins
+    # the text rectangle the style lays the cell out in: its focus frame margin plus one pixel
+    # on either side (QCommonStyle's item text margin)
+    margin = table.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, table) + 1
+    width = table.columnWidth(column) - 2 * margin
     for row in range(table.model().rowCount()):
         text = str(table.model().index(row, column).data() or "")
         needed = metrics.boundingRect(

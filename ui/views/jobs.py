@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -37,10 +36,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.context import AppContext
-from app.errors import SmgwctError
+from app.errors import SmgwctError, Text
 from app.processes.flows.job_common import JOB_STORE_EXTRA
 from app.report import ReportPaths, ReportVerification, build_report, verify_report
-from app.security.pki import CertifiedKey, load_or_create_demo_pki
+from app.report.signer import ReportSigner, demo_report_signer
 from app.store.audit import AuditLog
 from app.store.db import JobStore
 from app.store.jobs import (
@@ -53,7 +52,7 @@ from app.store.jobs import (
     WorkOrder,
     WorkOrderStore,
 )
-from app.workbench import demo_pki_dir, store_folder
+from app.workbench import store_folder
 from ui.i18n import language, text
 from ui.views.job_form import JobFormDialog
 from ui.views.job_photos import PhotoPicker, forget_deleted, store_photo
@@ -71,19 +70,8 @@ class ReportOutcome:
     verification: ReportVerification
 
 
-@dataclass(frozen=True)
-class DemoSigner:
-    """The demo PKI's technician key, its sub-CA and the root that anchors them."""
-
-    key: CertifiedKey
-    extra_certs: list[x509.Certificate]
-    trust: list[x509.Certificate]
-
-
-def demo_signer(folder: Path, smgw_id: str) -> DemoSigner:
-    """The signer of ``smgwct report build --demo`` (same demo PKI folder)."""
-    pki, _ = load_or_create_demo_pki(demo_pki_dir(folder, smgw_id), smgw_id)
-    return DemoSigner(pki["technician"], [pki["sub_ca"].cert], [pki["root"].cert])
+#: (data folder, SMGW ID) -> the report's signer; blocking, called in a worker thread.
+SignerFactory = Callable[[Path, str], ReportSigner]
 
 
 def _add_typed(store: WorkOrderStore, order: WorkOrder) -> Job:
@@ -110,13 +98,15 @@ class JobsPanel(QWidget):
 
     def __init__(self, context: AppContext, parent: QWidget | None = None, *,
                  audit: AuditLog | None = None, runs: JobStore | None = None,
-                 demo: bool = False) -> None:
+                 demo: bool = False, signer: SignerFactory | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("jobs-panel")
         self.context = context
         self.audit = audit
         self.runs = runs
         self.demo = demo
+        self.signer_factory: SignerFactory | None = (
+            signer if signer is not None else demo_report_signer if demo else None)
         self.store: WorkOrderStore | None = None
         self.jobs: list[JobSummary] = []
         self.current_job: Job | None = None
@@ -452,7 +442,12 @@ class JobsPanel(QWidget):
     # --- the commissioning report --------------------------------------------------------------
 
     def can_sign(self) -> bool:
-        return self.demo
+        return self.signer_factory is not None
+
+    def set_signer(self, factory: SignerFactory | None) -> None:
+        """Sign with ``factory`` from now on (``None``: no signing certificate set up)."""
+        self.signer_factory = factory
+        self._update_buttons()
 
     def build_report_later(self) -> asyncio.Task[ReportOutcome | None] | None:
         if self.current_job is None or self._report_running or not self.can_sign():
@@ -484,10 +479,14 @@ class JobsPanel(QWidget):
         return outcome
 
     def _build_report(self, store: WorkOrderStore, job_id: str, lang: str) -> ReportOutcome:
-        """Worker thread: sign with the demo technician key and check the result."""
+        """Worker thread: sign with the configured (or demo) signer and check the result."""
         job = store.get(job_id)
         folder = store_folder(self.context)
-        signer = demo_signer(folder, job.order.smgw_id.text)
+        factory = self.signer_factory
+        if factory is None:
+            raise SmgwctError(Text("No report signing certificate is set up.",
+                                   "Kein Signaturzertifikat für Protokolle eingerichtet."))
+        signer = factory(folder, job.order.smgw_id.text)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
         out = job.folder / "reports" / stamp
         paths = build_report(job, signer=signer.key, extra_certs=signer.extra_certs, out_dir=out,
@@ -562,8 +561,9 @@ class JobsPanel(QWidget):
         self.report_button.setEnabled(has_job and self.can_sign() and not self._report_running)
         if not self.can_sign():
             self.report_button.setToolTip(self.tr(
-                "Outside demo mode no technician certificate is set up for signing. Build the "
-                "report with: smgwct report build --job JOB --cert CERT --key KEY --out FOLDER"))
+                "No certificate is set up for signing reports. Set it up under Settings, "
+                "or build the report with: smgwct report build --job JOB --cert CERT --out "
+                "FOLDER"))
         else:
             self.report_button.setToolTip(self.tr(
                 "Writes the signed report (PDF, XML, signature) into the job's folder and "
@@ -627,4 +627,4 @@ class JobsPanel(QWidget):
                 await asyncio.to_thread(store.close)
 
 
-__all__ = ["DemoSigner", "JobsPanel", "ReportOutcome", "demo_signer", "job_data"]
+__all__ = ["JobsPanel", "ReportOutcome", "SignerFactory", "job_data"]

@@ -28,6 +28,13 @@ from app.errors import SmgwctError, Text
 from app.processes.engine import Engine, RunResult
 from app.processes.events import Event, FlowFinished, FlowStarted
 from app.processes.interaction import UserInteraction
+from app.report.signer import (
+    ReportSigner,
+    SignerFiles,
+    SignerPasswords,
+    demo_report_signer,
+    load_report_signer,
+)
 from app.sim import demo_switch
 from app.sim.demo_switch import (
     ScenarioSwitchError,
@@ -53,10 +60,11 @@ from ui.views.about import about_box
 from ui.views.connections import ConnectionPanel
 from ui.views.demo_scenario import DemoScenarioDialog, FlowScenarioQuestion
 from ui.views.flows import FlowListPanel
-from ui.views.gwa_control import GwaLinkControl
+from ui.views.gwa_control import GwaLinkControl, secret_store
 from ui.views.gwa_setup import GwaSetupDialog
 from ui.views.jobs import JobsPanel, job_data
 from ui.views.optical_view import OpticalReadView
+from ui.views.signer_setup import SignerSetupDialog
 from ui.views.steps import StepView
 from ui.views.trace import TracePanel
 from ui.views.workspace import Workspace
@@ -141,8 +149,9 @@ class MainWindow(QMainWindow):
         )
         self.workspace = Workspace(self.step_view, self)
         self.workspace.add_tool(OPTICAL_TOOL, self.optical_view)
+        self.signer_dialog: SignerSetupDialog | None = None
         self.jobs = JobsPanel(context, self, audit=self.engine.audit, runs=self.engine.store,
-                              demo=self.demo)
+                              demo=self.demo, signer=self._signer_factory())
         self.workspace.add_tool(JOBS_TOOL, self.jobs)
         self.gwa = GwaLinkControl(self, context, self.connections)
         self.gwa.configured.connect(self._gwa_configured)
@@ -235,6 +244,10 @@ class MainWindow(QMainWindow):
         self.gwa_action.setObjectName("gwa-setup-action")
         self.gwa_action.triggered.connect(lambda: self.open_gwa_setup())
         self.settings_menu.addAction(self.gwa_action)
+        self.signer_action = QAction(self)
+        self.signer_action.setObjectName("signer-setup-action")
+        self.signer_action.triggered.connect(lambda: self.open_signer_setup())
+        self.settings_menu.addAction(self.signer_action)
 
         self.language_menu = bar.addMenu("")
         self.language_group = QActionGroup(self)
@@ -308,6 +321,7 @@ class MainWindow(QMainWindow):
         self.jobs_action.setText(self.tr("&Jobs"))
         self.settings_menu.setTitle(self.tr("&Settings"))
         self.gwa_action.setText(self.tr("Set up the &GWA link…"))
+        self.signer_action.setText(self.tr("Set up the report &signing certificate…"))
         self.language_menu.setTitle(self.tr("&Language"))
         self.help_menu.setTitle(self.tr("&Help"))
         self.about_action.setText(self.tr("&About smgwct"))
@@ -675,6 +689,46 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(
             self.tr("GWA link set up: {url}. Run the connection check to test it.").format(
                 url=target.base_url), 15000)
+
+    # --- report signing certificate ------------------------------------------------------------
+
+    def open_signer_setup(self) -> SignerSetupDialog:
+        """Show the non-modal dialog "Signaturzertifikat für Protokolle einrichten"."""
+        if self.signer_dialog is not None:
+            self.signer_dialog.show()
+            self.signer_dialog.raise_()
+            return self.signer_dialog
+        dialog = SignerSetupDialog(self, SignerFiles.from_settings(self.settings),
+                                   secret_store(self.context))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.configured.connect(self._signer_configured)
+        dialog.destroyed.connect(lambda *_: setattr(self, "signer_dialog", None))
+        self.signer_dialog = dialog
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+        return dialog
+
+    def _signer_configured(self, files: SignerFiles) -> None:
+        self.settings = files.to_settings(self.settings)
+        self._save_settings()
+        self.jobs.set_signer(self._signer_factory())
+        self.statusBar().showMessage(
+            self.tr("Reports are now signed with {path}.").format(path=files.cert), 15000)
+
+    def _signer_factory(self) -> Callable[[Path, str], ReportSigner] | None:
+        """What signs reports: the demo PKI in demo mode, else the configured certificate."""
+        if self.demo:
+            return demo_report_signer
+        files = SignerFiles.from_settings(self.settings)
+        if files is None:
+            return None
+        store = secret_store(self.context)
+
+        def load(_folder: Path, _smgw_id: str) -> ReportSigner:  # worker thread
+            return load_report_signer(files, SignerPasswords(None, store))
+
+        return load
 
     # --- messages ------------------------------------------------------------------------------
 

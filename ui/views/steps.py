@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -22,7 +31,14 @@ from PySide6.QtWidgets import (
 )
 
 from app.errors import Text
-from app.processes.events import Event, FlowFinished, FlowStarted, StepFailed
+from app.processes.events import (
+    Event,
+    FlowFinished,
+    FlowStarted,
+    NeedsInput,
+    StepFailed,
+    StepStarted,
+)
 from ui.i18n import text
 from ui.models.steps import ProgressRole, StepModel
 from ui.widgets.status import STEP_COLOURS, StepStatus
@@ -193,6 +209,8 @@ class StepView(QWidget):
         self.model.apply(event)
         if isinstance(event, StepFailed):
             self._select(event.step)
+        elif isinstance(event, StepStarted | NeedsInput):
+            self._follow(event.step)
         elif isinstance(event, FlowFinished):
             self._outcome = event.outcome
             self.cancel_button.setEnabled(False)
@@ -217,6 +235,19 @@ class StepView(QWidget):
             if row.key == key:
                 self.table.selectRow(i)
                 return
+
+    def _follow(self, key: str) -> None:
+        """Keep the step that runs (or asks) in sight: long flows have more rows than fit."""
+        row = next((i for i, r in enumerate(self.model.rows) if r.key == key), None)
+        if row is None:
+            return
+
+        def scroll() -> None:  # once the rows have their new heights
+            if row < self.model.rowCount():
+                self.table.scrollTo(self.model.index(row, StepModel.TITLE),
+                                    QAbstractItemView.ScrollHint.EnsureVisible)
+
+        QTimer.singleShot(0, self, scroll)
 
     def _failed_row(self):  # noqa: ANN202
         current = self.table.currentIndex()

@@ -295,8 +295,9 @@ class VerdictView(QWidget):
             handover = _data(result, "handover")
             facts.append((self.tr("Gateway"), identity.get("smgw_id") or job.get("smgw_id", "–")))
             if handover:
-                facts.append((self.tr("Operating state"), f"{handover.get('state_before')} → "
-                                                          f"{handover.get('state_after')}"))
+                facts.append((self.tr("Operating state"),
+                              f"{self._operating_state(handover.get('state_before'))} → "
+                              f"{self._operating_state(handover.get('state_after'))}"))
         elif self.flow == "pairing":
             meters = job.get("meters") or [{}]
             meter = _data(result, "meter").get("server_id") or (
@@ -313,7 +314,10 @@ class VerdictView(QWidget):
             facts.append((self.tr("Outcome"), outcome))
             reset = _data(result, "crypto_reset")
             done = bool(reset.get("done") or paired.get("retried_after_crypto_reset"))
-            if reset or paired:
+            # A pairing step that failed may have run a Crypto-Reset itself (after FE 09, on the
+            # technician's answer) without leaving data: then "not requested" could be wrong.
+            known = done or getattr(result, "failed_step", None) != "pairing"
+            if (reset or paired) and known:
                 facts.append((self.tr("Crypto-Reset"), self.tr("done") if done
                               else self.tr("not requested")))
             if paired.get("meter_tls_fingerprint"):
@@ -343,6 +347,12 @@ class VerdictView(QWidget):
                 facts.append((self.tr("Identity check"),
                               self.tr("not done: the run has no work order")))
         return facts
+
+    def _operating_state(self, state: Any) -> str:
+        """The gateway's operating state (Betriebszustand, the GWA's device data) in words;
+        the secure states keep their BSI names."""
+        names = {"delivery": self.tr("delivery state"), "normal": self.tr("normal operation")}
+        return names.get(str(state), str(state))
 
     def _reading_rows(self) -> list[tuple[str, str, str]]:
         if self.flow != "meter_change":
