@@ -206,3 +206,26 @@ def test_jobs_screenshot_without_clipped_text(make_window, context, translations
     assert panel.import_button.text() == {"de": "Importieren…", "en": "Import…"}[lang]
     assert panel.report_button.text() == {"de": "Protokoll erstellen",
                                           "en": "Build report"}[lang]
+
+
+def test_the_job_picked_last_stays_current_while_the_list_refreshes(make_window, context, run):
+    """A refresh that read the old current job must not bring it back after the technician
+    picked another one (the demo's start-up import refreshes while the technician clicks)."""
+    window = make_window(context)
+    panel = _panel(window)
+    _import(run, window, DEMO_JOBS / "handover.json")
+    _import(run, window, DEMO_JOBS / "meter-change.json")
+    run(panel.select("DEMO-2025-0001"))
+
+    async def scenario() -> None:
+        refresh = asyncio.ensure_future(panel.refresh())
+        await asyncio.sleep(0)  # the refresh is reading the list
+        picks = [asyncio.ensure_future(panel.select(job_id))
+                 for job_id in ("DEMO-2025-0001", "DEMO-2025-0002")]
+        await asyncio.gather(refresh, *picks)
+
+    for _ in range(5):
+        run(scenario())
+        assert panel.current_job is not None and panel.current_job.job_id == "DEMO-2025-0002"
+        assert window.flow_panel.job_label.text() == "Für Auftrag DEMO-2025-0002"
+        run(panel.select("DEMO-2025-0001"))

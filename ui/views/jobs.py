@@ -118,6 +118,7 @@ class JobsPanel(QWidget):
         self.job_form: JobFormDialog | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._report_running = False
+        self._selection = 0  # counts selections, so that a stale read never replaces a newer one
         self._build()
         self.retranslate()
 
@@ -261,8 +262,11 @@ class JobsPanel(QWidget):
         current = self.current_job.job_id if self.current_job is not None else None
         self._fill_list(current)
         if current is not None:
+            generation = self._selection
             job = await self._call(WorkOrderStore.get, current)
-            if job is not None:
+            # a selection made meanwhile wins over this (older) read of the job
+            still = self.current_job is not None and self.current_job.job_id == current
+            if job is not None and still and generation == self._selection:
                 self._set_current(job)
 
     def _fill_list(self, select: str | None) -> None:
@@ -289,10 +293,14 @@ class JobsPanel(QWidget):
             self._spawn(self.select(str(job_id)))
 
     async def select(self, job_id: str | None) -> Job | None:
-        """Make ``job_id`` the current job (``None``: no current job)."""
+        """Make ``job_id`` the current job (``None``: no current job); the latest call wins."""
+        self._selection += 1
+        generation = self._selection
         job = None if job_id is None else await self._call(WorkOrderStore.get, job_id)
         if job_id is not None and job is None:
             return None
+        if generation != self._selection:  # the technician picked another job meanwhile
+            return job
         self._set_current(job)
         if job is not None:
             self._fill_list(job.job_id)
