@@ -833,7 +833,7 @@ Zum Szenario &apos;{wanted}&apos; wechseln?</translation>
     <name>MainWindow</name>
     <message>
         <source>The list of flows could not be loaded: {error}</source>
-        <extracomment>adding the demo work orders to the job list (demo mode), see :meth:`import_demo_jobs`</extracomment>
+        <extracomment>looking for runs the program was stopped in (offered for resuming), see :meth:`offer_interrupted_runs` adding the demo work orders to the job list (demo mode), see :meth:`import_demo_jobs`</extracomment>
         <translation>Die Liste der Abläufe konnte nicht geladen werden: {error}</translation>
     </message>
     <message>
@@ -905,8 +905,40 @@ Zum Szenario &apos;{wanted}&apos; wechseln?</translation>
         <translation>--- {flow} gestartet ---</translation>
     </message>
     <message>
+        <source>&amp;Unfinished flows</source>
+        <translation>&amp;Nicht abgeschlossene Abläufe</translation>
+    </message>
+    <message>
         <source>Set up the report &amp;signing certificate…</source>
         <translation>&amp;Signaturzertifikat für Protokolle einrichten…</translation>
+    </message>
+    <message>
+        <source>--- {flow} resumed ---</source>
+        <translation>--- {flow} fortgesetzt ---</translation>
+    </message>
+    <message>
+        <source>The flow “{flow}” was interrupted at the step “{step}” (job {job}, {time}): the program or the laptop stopped while it ran.
+
+Resume it now? Steps that succeeded are not repeated.</source>
+        <translation>Der Ablauf „{flow}“ wurde beim Schritt „{step}“ unterbrochen (Auftrag {job}, {time}): Programm oder Laptop wurden währenddessen beendet.
+
+Jetzt fortsetzen? Erfolgreiche Schritte werden nicht wiederholt.</translation>
+    </message>
+    <message>
+        <source>{count} interrupted flows in all: see View &gt; Unfinished flows.</source>
+        <translation>Insgesamt {count} unterbrochene Abläufe: siehe Ansicht &gt; Nicht abgeschlossene Abläufe.</translation>
+    </message>
+    <message>
+        <source>Interrupted flow</source>
+        <translation>Unterbrochener Ablauf</translation>
+    </message>
+    <message>
+        <source>Resume</source>
+        <translation>Fortsetzen</translation>
+    </message>
+    <message>
+        <source>Later</source>
+        <translation>Später</translation>
     </message>
     <message>
         <source>Cancelling the flow…</source>

@@ -5,7 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from app.store.db import JobStore
-from tests.ui.helpers import fake_flow
+from tests.ui.conftest import SCREENSHOTS
+from tests.ui.helpers import fake_flow, wait_until
 from ui.views.unfinished_runs import UnfinishedRunsPanel
 
 
@@ -55,3 +56,40 @@ def test_panel_without_unfinished_runs_says_so(qtbot, translations, run, tmp_pat
         assert not panel.resume_button.isEnabled()
     finally:
         store.close()
+
+
+def test_window_offers_the_interrupted_run_at_start_and_resumes_it(make_window, context, run,
+                                                                    tmp_path, qtbot):
+    """The program was stopped during the second step: the next start says so, "Fortsetzen"
+    continues at that step (the first one is shown as done, not run again) and the run ends
+    successfully; afterwards nothing is left to resume."""
+    from app.store.db import StepState
+    from ui.models.steps import StepStatus
+
+    store = _interrupted_store(tmp_path / "db0")  # where make_window keeps the first engine
+    store.close()
+    window = make_window(context, flows=[fake_flow()])
+
+    async def scenario():
+        await window.interrupted_task
+        box = window.resume_box
+        assert box is not None and "Verbindungstest" in box.text()
+        assert "GWA erreichen" in box.text() and "A-1" in box.text()
+        SCREENSHOTS.mkdir(exist_ok=True)
+        window.grab().save(str(SCREENSHOTS / "resume-offer-window-de.png"))
+        box.grab().save(str(SCREENSHOTS / "resume-offer-de.png"))
+        resume = next(b for b in box.buttons() if b.text() == "Fortsetzen")
+        qtbot.mouseClick(resume, Qt.MouseButton.LeftButton)
+        await wait_until(lambda: window.bridge.task is not None)
+        result = await window.bridge.task
+        await wait_until(lambda: not window.unfinished.runs)
+        return result
+
+    result = run(scenario())
+    assert result.succeeded and result.run_id == "run-1"
+    rows = {row.key: row.status for row in window.step_view.model.rows}
+    assert rows == {"han": StepStatus.SKIPPED, "gwa": StepStatus.SUCCEEDED}
+    visits = window.engine.store.steps("run-1")
+    assert [(v.step, v.state) for v in visits] == [
+        ("han", StepState.SUCCEEDED), ("gwa", StepState.INTERRUPTED), ("gwa", StepState.SUCCEEDED)]
+    assert window.unfinished.empty.isVisibleTo(window.unfinished)

@@ -67,6 +67,7 @@ from ui.views.optical_view import OpticalReadView
 from ui.views.signer_setup import SignerSetupDialog
 from ui.views.steps import StepView
 from ui.views.trace import TracePanel
+from ui.views.unfinished_runs import UnfinishedRunsPanel
 from ui.views.workspace import Workspace
 from ui.widgets.status import app_icon
 from ui.widgets.style import WINDOW_STYLE
@@ -76,6 +77,7 @@ log = logging.getLogger(__name__)
 DEFAULT_SIZE = QSize(1280, 800)
 OPTICAL_TOOL = "optical"
 JOBS_TOOL = "jobs"
+UNFINISHED_TOOL = "unfinished"
 
 
 EngineFactory = Callable[[UserInteraction, AppContext], Engine]
@@ -153,6 +155,11 @@ class MainWindow(QMainWindow):
         self.jobs = JobsPanel(context, self, audit=self.engine.audit, runs=self.engine.store,
                               demo=self.demo, signer=self._signer_factory())
         self.workspace.add_tool(JOBS_TOOL, self.jobs)
+        flow_list = self._load_flows() if flows is None else list(flows)
+        self.unfinished = UnfinishedRunsPanel(self.engine.store, flow_list,
+                                              active_run=self._active_run, parent=self)
+        self.workspace.add_tool(UNFINISHED_TOOL, self.unfinished)
+        self.resume_box: QMessageBox | None = None
         self.gwa = GwaLinkControl(self, context, self.connections)
         self.gwa.configured.connect(self._gwa_configured)
         self.setStyleSheet(WINDOW_STYLE)
@@ -169,9 +176,10 @@ class MainWindow(QMainWindow):
         self.optical_view.running_changed.connect(self._on_optical_running)
         self.optical_view.snapshot_received.connect(self._on_optical_snapshot)
         self.jobs.current_changed.connect(self._on_job_changed)
+        self.unfinished.resume_requested.connect(self.resume_flow)
 
         self.connections.bind(context)
-        self.flow_panel.set_flows(self._load_flows() if flows is None else list(flows))
+        self.flow_panel.set_flows(flow_list)
         self.resize(DEFAULT_SIZE)
         self._restore_geometry()
         self.retranslate()
@@ -182,6 +190,9 @@ class MainWindow(QMainWindow):
         if context.gwa is None and stored_gwa is not None:
             self.gwa.restore_later(stored_gwa)
         self.jobs.refresh_later()
+        #: looking for runs the program was stopped in (offered for resuming), see
+        #: :meth:`offer_interrupted_runs`
+        self.interrupted_task = self._spawn(self.offer_interrupted_runs())
         #: adding the demo work orders to the job list (demo mode), see :meth:`import_demo_jobs`
         self.demo_jobs_task: asyncio.Task[list[str]] | None = None
         if self.demo and self._demo_template is not None:
@@ -238,6 +249,10 @@ class MainWindow(QMainWindow):
         self.jobs_action = QAction(self)
         self.jobs_action.triggered.connect(lambda: self.workspace.show_tool(JOBS_TOOL))
         self.view_menu.addAction(self.jobs_action)
+        self.unfinished_action = QAction(self)
+        self.unfinished_action.triggered.connect(
+            lambda: self.workspace.show_tool(UNFINISHED_TOOL))
+        self.view_menu.addAction(self.unfinished_action)
 
         self.settings_menu = bar.addMenu("")
         self.gwa_action = QAction(self)
@@ -319,6 +334,7 @@ class MainWindow(QMainWindow):
         self.trace_action.setText(self.tr("Protocol &trace"))
         self.optical_action.setText(self.tr("Read meter &optically"))
         self.jobs_action.setText(self.tr("&Jobs"))
+        self.unfinished_action.setText(self.tr("&Unfinished flows"))
         self.settings_menu.setTitle(self.tr("&Settings"))
         self.gwa_action.setText(self.tr("Set up the &GWA link…"))
         self.signer_action.setText(self.tr("Set up the report &signing certificate…"))
@@ -369,6 +385,80 @@ class MainWindow(QMainWindow):
             self._show_error(exc)
             return None
 
+    def resume_flow(self, flow: Any, run_id: str) -> asyncio.Task[Any] | None:
+        """Continue the stored run ``run_id`` of ``flow`` where it stopped (Fortsetzen): the
+        steps that succeeded are shown as done, the interrupted one is asked about first."""
+        if self.bridge.running or self._switching:
+            return None
+        self._close_resume_box()
+        self._current_flow = flow
+        self.workspace.show_steps()
+        self.step_view.begin(flow_title(flow), flow_steps(flow))
+        self.trace.append_text(
+            self.tr("--- {flow} resumed ---").format(flow=text(flow_title(flow))))
+        try:
+            return self.bridge.resume(flow, run_id)
+        except SmgwctError as exc:
+            self._show_error(exc)
+            return None
+
+    def _active_run(self) -> str | None:
+        return self.bridge.run_id if self.bridge.running else None
+
+    async def offer_interrupted_runs(self) -> list[Any]:
+        """After a start: when the program was stopped during a run, say so and offer to resume
+        the newest such run (non-modal; the tab "Nicht abgeschlossene Abläufe" lists all)."""
+        runs = await self.unfinished.refresh()
+        interrupted = [r for r in runs if r.interrupted]
+        if interrupted and not self._closing and not self.bridge.running:
+            self._offer_resume(interrupted[0], len(interrupted))
+        return interrupted
+
+    def _offer_resume(self, run: Any, count: int) -> QMessageBox:
+        panel = self.unfinished
+        body = self.tr(
+            "The flow “{flow}” was interrupted at the step “{step}” (job {job}, {time}): the "
+            "program or the laptop stopped while it ran.\n\nResume it now? Steps that "
+            "succeeded are not repeated.").format(
+                flow=panel.flow_text(run), step=panel.step_text(run) or "–",
+                job=run.job_id or "–",
+                time=run.updated.astimezone().strftime("%Y-%m-%d %H:%M"))
+        if count > 1:
+            body += "\n\n" + self.tr(
+                "{count} interrupted flows in all: see View > Unfinished flows.").format(
+                    count=count)
+        self._close_resume_box()
+        box = QMessageBox(QMessageBox.Icon.Question, self.tr("Interrupted flow"), body,
+                          QMessageBox.StandardButton.NoButton, self)
+        box.setObjectName("resume-offer")
+        resume = box.addButton(self.tr("Resume"), QMessageBox.ButtonRole.AcceptRole)
+        later = box.addButton(self.tr("Later"), QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(resume)
+        box.setEscapeButton(later)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def answered(button: Any) -> None:
+            if button is resume:
+                panel.request_resume(run)
+            else:
+                self.workspace.show_tool(UNFINISHED_TOOL)
+
+        box.buttonClicked.connect(answered)
+        box.destroyed.connect(lambda *_, gone=box: self._forget_resume_box(gone))
+        self.resume_box = box
+        box.open()
+        return box
+
+    def _forget_resume_box(self, gone: QMessageBox) -> None:
+        if self.resume_box is gone:
+            self.resume_box = None
+
+    def _close_resume_box(self) -> None:
+        box, self.resume_box = self.resume_box, None
+        if box is not None:
+            with contextlib.suppress(RuntimeError):
+                box.close()
+
     def cancel_flow(self) -> None:
         if self.bridge.cancel():
             self.statusBar().showMessage(self.tr("Cancelling the flow…"), 5000)
@@ -390,6 +480,7 @@ class MainWindow(QMainWindow):
 
     def _on_busy(self, busy: bool) -> None:
         self.flow_panel.set_busy(busy or self._switching)
+        self.unfinished.set_busy(busy or self._switching)
         self._render_run_state()
         if self.scenario_dialog is not None:
             self.scenario_dialog.set_blocked(self._switch_refusal())
@@ -405,6 +496,7 @@ class MainWindow(QMainWindow):
         self._render_run_state()
         if not self._closing:
             self.jobs.refresh_later()  # the run may have added runs, readings and seals
+            self.unfinished.refresh_later()
         if self._closing:
             self.close()
 
@@ -809,6 +901,7 @@ class MainWindow(QMainWindow):
             dialog.dismiss()
         self.gwa.close_dialog()
         self._close_demo_dialogs()
+        self._close_resume_box()
         self.optical_view.stop()
         self.connections.unbind()
         super().closeEvent(event)
@@ -822,6 +915,7 @@ class MainWindow(QMainWindow):
         await self.optical_view.shutdown()
         await self.gwa.shutdown()
         await self.jobs.shutdown()
+        await self.unfinished.shutdown()
         self.connections.unbind()
         if not self._detached:
             self._detached = True

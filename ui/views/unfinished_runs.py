@@ -211,6 +211,12 @@ class UnfinishedRunsPanel(QWidget):
         self.resume_button.setText(self.tr("Resume"))
         self._fill()
 
+    async def shutdown(self) -> None:
+        """Let a refresh under way finish (the job database closes after this)."""
+        task = self._refreshing
+        if task is not None and not task.done():
+            await asyncio.wait({task}, timeout=5)
+
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
         if event.type() == QEvent.Type.LanguageChange:
             self.retranslate()
