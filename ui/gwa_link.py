@@ -22,17 +22,17 @@ from urllib.parse import urlsplit
 from app.context import GwaTarget
 from app.errors import InvalidValue, Text
 from app.security.client_certificate import (
+    PKCS12_SUFFIXES,
     ClientCertificateError,
+    KeyringPasswords,
     open_client_certificate,
     secret_name,
 )
-from app.security.secrets import SecretStore, SecretStoreUnavailable
 from app.security.tls import CertificateChain
 from app.store.settings import Settings
 
-#: setting keys of the file paths (kept in ``Settings.extra``)
+#: Largest certificate file read.
 MAX_FILE = 1024 * 1024
-PKCS12_SUFFIXES = (".p12", ".pfx")
 
 
 class PasswordNeeded(InvalidValue):
@@ -119,34 +119,12 @@ PASSWORD_HINT = Text("Enter the password of the technician certificate.",
                      "Geben Sie das Passwort des Techniker-Zertifikats ein.")
 
 
-class LinkPasswords:
-    """The passwords :func:`load_target` may try (a :class:`PasswordSource`): the one typed in
-    the dialog, else the keyring's. A typed password that opened the file is kept in
-    :attr:`to_remember` (keyring name, password) for the caller to save once the link works."""
+class LinkPasswords(KeyringPasswords):
+    """The passwords :func:`load_target` may try: the one typed in the dialog, else the
+    keyring's (:class:`~app.security.client_certificate.KeyringPasswords` with this dialog's
+    hint). A typed password that opened the file is kept in :attr:`to_remember`."""
 
-    hint = PASSWORD_HINT
-
-    def __init__(self, password: str | None = None, store: SecretStore | None = None) -> None:
-        self.password = password or None
-        self.store = store
-        self.to_remember: tuple[str, str] | None = None
-
-    def given(self) -> str | None:
-        return self.password
-
-    def stored(self, name: str) -> str | None:
-        if self.store is None:
-            return None
-        try:
-            return self.store.get(name)
-        except SecretStoreUnavailable:
-            return None
-
-    def ask(self, prompt: Text) -> str | None:
-        return None  # the dialog asks in its own password field
-
-    def remember(self, name: str, password: str) -> None:
-        self.to_remember = (name, password)
+    default_hint = PASSWORD_HINT
 
 
 def _link_error(files: GwaLinkFiles, exc: ClientCertificateError) -> InvalidValue:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from pathlib import Path
@@ -60,7 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="CA certificate(s) (PEM) that anchor the signature (default: the "
                             "root CA inside --cert)")
     build.add_argument("--password-stdin", action="store_true",
-                       help="read the key's password from standard input (else: keyring)")
+                       help="read the key's password from standard input, without echo on a "
+                            "terminal (else: keyring)")
     build.add_argument("--save-password", action="store_true",
                        help="keep the password from --password-stdin in the keyring")
     build.add_argument("--technician", help="name printed as technician (default: from the "
@@ -104,6 +106,17 @@ def _keyring() -> SecretStore | None:
         return None
 
 
+def _read_password() -> str:
+    """The key's password from standard input: typed without echo on a terminal
+    (``getpass``), else one line from the pipe."""
+    if sys.stdin is None:  # no console at all (e.g. started without one on Windows)
+        return ""
+    if sys.stdin.isatty():
+        prompt = "Passwort des Schlüssels: " if language() == "de" else "Key password: "
+        return getpass.getpass(prompt)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
 def _signer_from_files(args: argparse.Namespace) -> ReportSigner:
     """The signer of ``--cert`` [``--key``] [``--trust``]; the password from standard input
     (``--password-stdin``) or the keyring, never from the command line."""
@@ -111,7 +124,7 @@ def _signer_from_files(args: argparse.Namespace) -> ReportSigner:
         raise InvalidValue(Text("--save-password needs --password-stdin.",
                                 "--save-password braucht --password-stdin."),
                            field="save-password")
-    typed = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
+    typed = _read_password() if args.password_stdin else None
     store = _keyring()
     passwords = SignerPasswords(typed, store, hint=PASSWORD_HINT)
     try:
@@ -137,6 +150,9 @@ def run_build(args: argparse.Namespace) -> int:
             signer = demo_report_signer(base, job.order.smgw_id.text)
         else:
             signer = _signer_from_files(args)
+            note = signer.anchor_note()
+            if note is not None:  # the anchor is the root CA inside --cert itself
+                print(note.get(language()), file=sys.stderr)
         paths = build_report(job, signer=signer.key, extra_certs=signer.extra_certs,
                              out_dir=args.out,
                              lang=args.lang or language(), store=store, runs=runs, audit=audit,

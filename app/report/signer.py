@@ -10,9 +10,15 @@ only in the keyring (``client-cert-password/…`` over the protected file; the o
 ``key-password/<certificate SHA-256>`` is still read).
 
 The signature is CMS SignedData with ECDSA (``app.protocols.cms``, see docs/report.md), so only
-EC keys sign. The signer is checked when it is loaded - currently valid, key usage, path to the
-trust anchor - so that a problem with the signer shows when it is set up, not in a finished
-report.
+EC keys sign. The signer is checked when it is loaded - currently valid, key usage, not
+self-signed, path to the trust anchor - so that a problem with the signer shows when it is set
+up, not in a finished report.
+
+The trust anchor comes from the CA file when one is given; otherwise from the self-signed root
+CA inside the certificate file itself. The latter is a convenience, not a proof: whoever made
+the file chose that root. :attr:`ReportSigner.anchor_source` says which, so that the window and
+the command can ask the technician to compare the root's fingerprint. The signing certificate,
+and any certificate with its public key, is never an anchor.
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ from app.protocols.cms import CmsError, CmsFailure
 from app.protocols.cms.chain import validate_chain
 from app.security.client_certificate import (
     MAX_FILE_BYTES,
+    PKCS12_SUFFIXES,
     ClientCertificateError,
+    KeyringPasswords,
     PasswordSource,
     load_client_certificate,
 )
@@ -41,7 +49,7 @@ from app.security.pki import (
     describe_certificate,
     load_or_create_demo_pki,
 )
-from app.security.secrets import SecretStore, SecretStoreUnavailable, secret_key
+from app.security.secrets import secret_key
 from app.security.tls import fingerprint
 from app.store.settings import Settings
 from app.workbench import demo_pki_dir
@@ -51,7 +59,8 @@ FIELD_CERT, FIELD_KEY, FIELD_TRUST = "report_cert", "report_key", "report_trust"
 FIELD_PASSWORD = "report_password"  # noqa: S105 - a field name, not a password
 #: Keyring name prefix of the key password used by earlier versions of ``smgwct report``.
 LEGACY_SECRET_KIND = "key-password"  # noqa: S105 - a name, not a password
-PKCS12_SUFFIXES = (".p12", ".pfx")
+#: Where the trust anchors came from (:attr:`ReportSigner.anchor_source`).
+ANCHOR_CA_FILE, ANCHOR_CERT_FILE, ANCHOR_DEMO = "ca-file", "certificate-file", "demo"
 
 
 class SignerError(InvalidValue):
@@ -77,11 +86,38 @@ class ReportSigner:
     extra_certs: list[x509.Certificate]
     #: trust anchors for :func:`app.report.verify_report`
     trust: list[x509.Certificate]
+    #: where :attr:`trust` came from: ``ANCHOR_CA_FILE`` (an explicit CA file),
+    #: ``ANCHOR_CERT_FILE`` (the root CA inside the certificate file) or ``ANCHOR_DEMO``
+    anchor_source: str = ANCHOR_CA_FILE
 
     @property
     def info(self) -> CertificateInfo:
         """Subject, issuer, validity and SHA-256 of the signing certificate."""
         return describe_certificate(self.key.cert)
+
+    @property
+    def anchor_from_certificate_file(self) -> bool:
+        """Whether the anchor is the root CA found in the technician's own certificate file
+        (no CA file given): its fingerprint must then be compared by a person."""
+        return self.anchor_source == ANCHOR_CERT_FILE
+
+    @property
+    def anchor_fingerprints(self) -> list[str]:
+        """SHA-256 fingerprints (64 lower-case hex digits) of the trust anchors."""
+        return [fingerprint(c.public_bytes(serialization.Encoding.DER)) for c in self.trust]
+
+    def anchor_note(self) -> Text | None:
+        """One line for the technician when the anchor came from the certificate file, else
+        ``None``."""
+        if not self.anchor_from_certificate_file:
+            return None
+        prints = ", ".join(self.anchor_fingerprints)
+        return Text(
+            f"Trust anchor: root CA from the certificate file (SHA-256 {prints}); compare the "
+            "fingerprint with the one your PKI published, or give the CA file.",
+            f"Vertrauensanker: Wurzel-CA aus der Zertifikatsdatei (SHA-256 {prints}); "
+            "vergleichen Sie den Fingerabdruck mit dem von Ihrer PKI veröffentlichten oder "
+            "geben Sie die CA-Datei an.")
 
 
 @dataclass(frozen=True)
@@ -118,35 +154,12 @@ PASSWORD_HINT = Text("Enter the password of the signing key.",
                      "Geben Sie das Passwort des Signaturschlüssels ein.")
 
 
-class SignerPasswords:
-    """The passwords :func:`load_report_signer` may try (a
-    :class:`~app.security.client_certificate.PasswordSource`): the one given for this run, else
-    the keyring's. A given password that opened the file is kept in :attr:`to_remember`
-    (keyring name, password) for the caller to save once the signer is accepted."""
+class SignerPasswords(KeyringPasswords):
+    """The passwords :func:`load_report_signer` may try: the one given for this run, else the
+    keyring's (:class:`~app.security.client_certificate.KeyringPasswords` with the signing
+    key's hint). A given password that opened the file is kept in :attr:`to_remember`."""
 
-    def __init__(self, password: str | None = None, store: SecretStore | None = None, *,
-                 hint: Text = PASSWORD_HINT) -> None:
-        self.password = password or None
-        self.store = store
-        self.hint = hint
-        self.to_remember: tuple[str, str] | None = None
-
-    def given(self) -> str | None:
-        return self.password
-
-    def stored(self, name: str) -> str | None:
-        if self.store is None:
-            return None
-        try:
-            return self.store.get(name)
-        except SecretStoreUnavailable:
-            return None
-
-    def ask(self, prompt: Text) -> str | None:
-        return None  # the caller asks in its own way (dialog field, standard input)
-
-    def remember(self, name: str, password: str) -> None:
-        self.to_remember = (name, password)
+    default_hint = PASSWORD_HINT
 
 
 # --- loading ------------------------------------------------------------------------------------
@@ -253,6 +266,27 @@ def _check_usage(cert: x509.Certificate, path: Path) -> None:
                       "Verschlüsselung."))
 
 
+SELF_SIGNED_HINT = Text(
+    "Use a technician certificate issued by your company's or the GWA's CA, and give that CA's "
+    "certificate as the CA file.",
+    "Verwenden Sie ein Techniker-Zertifikat, das die CA Ihres Unternehmens oder des GWA "
+    "ausgestellt hat, und geben Sie deren Zertifikat als CA-Datei an.")
+
+
+def _check_not_self_signed(cert: x509.Certificate, path: Path) -> None:
+    """A self-signed certificate proves nothing about who signed: refused."""
+    if not _self_signed(cert):
+        return
+    subject = cert.subject.rfc4514_string()
+    raise SignerError(
+        "self-signed",
+        Text(f"The signing certificate {subject} in {path} is self-signed; nobody vouches for "
+             "it, so it cannot sign commissioning reports.",
+             f"Das Signaturzertifikat {subject} in {path} ist selbstsigniert; niemand bürgt "
+             "dafür, daher kann es keine Inbetriebnahmeprotokolle signieren."),
+        field=FIELD_CERT, hint=SELF_SIGNED_HINT)
+
+
 def _self_signed(cert: x509.Certificate) -> bool:
     if cert.subject != cert.issuer:
         return False
@@ -296,14 +330,22 @@ NEED_CA_HINT = Text(
     "hat.")
 
 
+def _public_key_der(cert: x509.Certificate) -> bytes:
+    return cert.public_key().public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def _anchor(files: SignerFiles, chain: list[x509.Certificate], now: dt.datetime
             ) -> tuple[list[x509.Certificate], list[x509.Certificate]]:
-    """(trust anchors, certificates to include in the signature)."""
+    """(trust anchors, certificates to include in the signature). No certificate with the
+    signing certificate's public key is an anchor or an intermediate."""
     leaf = chain[0]
+    own_key = _public_key_der(leaf)
+    others = [c for c in chain[1:] if _public_key_der(c) != own_key]
     if files.trust is not None:
-        trust = _read_trust(files.trust)
+        trust = [c for c in _read_trust(files.trust) if _public_key_der(c) != own_key]
     else:
-        trust = [c for c in chain[1:] if _self_signed(c)]
+        trust = [c for c in others if _self_signed(c)]
         if not trust:
             raise SignerError(
                 "no-trust",
@@ -314,7 +356,7 @@ def _anchor(files: SignerFiles, chain: list[x509.Certificate], now: dt.datetime
                      "angegeben."),
                 field=FIELD_TRUST, hint=NEED_CA_HINT)
     try:
-        path = validate_chain(leaf, intermediates=chain[1:], trust=trust, at=now)
+        path = validate_chain(leaf, intermediates=others, trust=trust, at=now)
     except CmsError as exc:
         if exc.reason in (CmsFailure.EXPIRED, CmsFailure.NOT_YET_VALID):
             raise SignerError(
@@ -359,19 +401,23 @@ def load_report_signer(files: SignerFiles, passwords: PasswordSource | None = No
     leaf = loaded.chain[0]
     _check_valid(leaf, files.cert, now)
     _check_usage(leaf, files.cert)
+    _check_not_self_signed(leaf, files.cert)
     trust, extra = _anchor(files, loaded.chain, now)
-    return ReportSigner(CertifiedKey(leaf, loaded.key), extra, trust)
+    source = ANCHOR_CA_FILE if files.trust is not None else ANCHOR_CERT_FILE
+    return ReportSigner(CertifiedKey(leaf, loaded.key), extra, trust, source)
 
 
 def demo_report_signer(folder: Path, smgw_id: str) -> ReportSigner:
     """The demo PKI's technician (``smgwct report build --demo``, the window in demo mode): the
     PKI in :func:`app.workbench.demo_pki_dir` of ``folder``, created there if missing."""
     pki, _ = load_or_create_demo_pki(demo_pki_dir(folder, smgw_id), smgw_id)
-    return ReportSigner(pki["technician"], [pki["sub_ca"].cert], [pki["root"].cert])
+    return ReportSigner(pki["technician"], [pki["sub_ca"].cert], [pki["root"].cert],
+                        ANCHOR_DEMO)
 
 
 __all__ = [
-    "FIELD_CERT", "FIELD_KEY", "FIELD_PASSWORD", "FIELD_TRUST", "PasswordNeeded",
+    "ANCHOR_CA_FILE", "ANCHOR_CERT_FILE", "ANCHOR_DEMO", "FIELD_CERT", "FIELD_KEY",
+    "FIELD_PASSWORD", "FIELD_TRUST", "PKCS12_SUFFIXES", "PasswordNeeded",
     "ReportSigner", "SignerError", "SignerFiles", "SignerPasswords", "demo_report_signer",
     "load_report_signer",
 ]

@@ -13,6 +13,10 @@ prompt). In the keyring a password is saved under :func:`secret_name`
 names used by earlier versions (``pkcs12-password/...`` of ``smgwct han`` and
 ``gwa-certificate/...`` of ``smgwct gwa``, both over the ``--cert`` file) are still read.
 
+:class:`KeyringPasswords` is the password source of the dialogs and of ``smgwct report``: a
+password given for this run, else the keyring's; one that opened the file is kept for the caller
+to save. A file holding the same certificate twice is read as holding it once.
+
 The key must be an EC key on a curve the TLS profiles of BSI TR-03116-3 allow.
 """
 
@@ -27,7 +31,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -35,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from app.errors import InvalidValue, Text
-from app.security.secrets import secret_key
+from app.security.secrets import SecretStore, SecretStoreUnavailable, secret_key
 from app.security.tls import PROFILES, CertificateChain, fingerprint
 
 #: Largest certificate or key file accepted (real ones are a few kB).
@@ -45,6 +49,9 @@ MAX_FILE_BYTES = 1024 * 1024
 SECRET_KIND = "client-cert-password"  # noqa: S105 - a name, not a password
 #: Names of earlier versions, still read (over the hash of the ``--cert`` file).
 LEGACY_SECRET_KINDS = ("pkcs12-password", "gwa-certificate")
+
+#: File name endings of PKCS#12 files (they hold the key; there is no separate key file).
+PKCS12_SUFFIXES = (".p12", ".pfx")
 
 #: Curves (by TLS group name) that at least one interface profile allows.
 ALLOWED_GROUPS: tuple[str, ...] = tuple(dict.fromkeys(
@@ -80,6 +87,41 @@ class PasswordSource(Protocol):
     def remember(self, name: str, password: str) -> None:
         """A given or typed password opened the file; save it under ``name`` if wanted."""
         ...
+
+
+class KeyringPasswords:
+    """A :class:`PasswordSource` for callers that ask in their own way (a dialog's password
+    field, standard input): the password given for this run, else the keyring's; never a
+    prompt. A given password that opened the file is kept in :attr:`to_remember` (keyring name,
+    password) for the caller to save once the certificate is accepted."""
+
+    #: the hint when no password is available (subclasses word it for their purpose)
+    default_hint: ClassVar[Text] = Text("Enter the password of the certificate's key.",
+                                        "Geben Sie das Passwort des Zertifikatsschlüssels ein.")
+
+    def __init__(self, password: str | None = None, store: SecretStore | None = None, *,
+                 hint: Text | None = None) -> None:
+        self.password = password or None
+        self.store = store
+        self.hint = hint if hint is not None else self.default_hint
+        self.to_remember: tuple[str, str] | None = None
+
+    def given(self) -> str | None:
+        return self.password
+
+    def stored(self, name: str) -> str | None:
+        if self.store is None:
+            return None
+        try:
+            return self.store.get(name)
+        except SecretStoreUnavailable:
+            return None
+
+    def ask(self, prompt: Text) -> str | None:
+        return None  # the caller asks in its own way
+
+    def remember(self, name: str, password: str) -> None:
+        self.to_remember = (name, password)
 
 
 class ClientCertificateError(InvalidValue):
@@ -285,7 +327,25 @@ def _check(path: Path, key: object, certs: list[x509.Certificate]
         raise _unusable(path, "curve",
                         f"curve {group} is not allowed; allowed: {', '.join(ALLOWED_GROUPS)}",
                         f"Kurve {group} ist nicht zulässig; zulässig: {', '.join(ALLOWED_GROUPS)}")
-    return key, [leaf, *(c for c in certs if c is not leaf)], group
+    return key, _without_copies(leaf, certs), group
+
+
+def _der_sha256(cert: x509.Certificate) -> str:
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def _without_copies(leaf: x509.Certificate, certs: list[x509.Certificate]
+                    ) -> list[x509.Certificate]:
+    """``leaf`` first, then the other certificates in file order, each once (compared by the
+    SHA-256 of their DER encoding, so a second copy of the leaf is dropped too)."""
+    seen = {_der_sha256(leaf)}
+    chain = [leaf]
+    for cert in certs:
+        digest = _der_sha256(cert)
+        if digest not in seen:
+            seen.add(digest)
+            chain.append(cert)
+    return chain
 
 
 def _load(path: Path, key_path: Path | None, source: PasswordSource,
@@ -392,7 +452,7 @@ def open_client_certificate(
 
 
 __all__ = [
-    "ALLOWED_GROUPS", "ClientCertificate", "ClientCertificateError", "LoadedCertificate",
-    "MAX_FILE_BYTES", "PasswordSource", "load_client_certificate", "open_client_certificate",
-    "secret_name",
+    "ALLOWED_GROUPS", "PKCS12_SUFFIXES", "ClientCertificate", "ClientCertificateError",
+    "KeyringPasswords", "LoadedCertificate", "MAX_FILE_BYTES", "PasswordSource",
+    "load_client_certificate", "open_client_certificate", "secret_name",
 ]

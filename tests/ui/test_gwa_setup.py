@@ -222,3 +222,24 @@ def test_only_one_dialog_and_closing_it_cancels_a_check(make_window, run, demo, 
     assert window.context.gwa is None
     QApplication.processEvents()
     assert window.gwa_dialog is None
+
+
+def test_the_link_uses_the_shared_keyring_password_source(files, tmp_path):
+    """One password source for the GWA link and the report signer (typed, else keyring)."""
+    from app.report.signer import SignerPasswords
+    from app.security.client_certificate import PKCS12_SUFFIXES, KeyringPasswords
+    from ui import gwa_link
+
+    assert issubclass(gwa_link.LinkPasswords, KeyringPasswords)
+    assert issubclass(SignerPasswords, KeyringPasswords)
+    assert gwa_link.PKCS12_SUFFIXES is PKCS12_SUFFIXES
+    assert gwa_link.LinkPasswords().hint == gwa_link.PASSWORD_HINT
+    setup = GwaLinkFiles("https://gwa.example.de:8443", files["ca"], files["p12"])
+    assert setup.is_pkcs12 and needs_password(setup)
+    store = MemorySecretStore()
+    typed = gwa_link.LinkPasswords(PASSWORD, store)
+    gwa_link.load_target(setup, typed, tmp_path / "link")
+    assert typed.to_remember == (password_key(files["p12"].read_bytes()), PASSWORD)
+    store.set(*typed.to_remember)
+    # the signer's source finds the same keyring entry for the same file
+    assert SignerPasswords(None, store).stored(typed.to_remember[0]) == PASSWORD

@@ -4,6 +4,8 @@ report signatures, show its details, name the field at fault, keep the password 
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +183,77 @@ def test_closing_while_checking_cancels_and_emits_nothing(qtbot, run, files):
 
     run(close_while_checking())
     assert configured == []
+
+
+class SlowKeyring(MemorySecretStore):
+    """A keyring whose ``set`` waits (like an operating-system prompt) until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.saves = 0
+
+    def set(self, key: str, value: str) -> None:
+        self.saves += 1
+        self.entered.set()
+        assert self.release.wait(10), "never released"
+        super().set(key, value)
+
+
+def test_the_dialog_stays_busy_while_the_keyring_saves_and_emits_once(qtbot, run, files):
+    store = SlowKeyring()
+    dialog = make_dialog(qtbot, store=store)
+    configured: list[Any] = []
+    dialog.configured.connect(configured.append)
+    fill(dialog, files["cert"], files["key"], files["root"], PASSWORD)
+
+    async def press_twice_and_close_while_saving() -> None:
+        task = dialog.apply()
+        assert task is not None
+        assert await asyncio.to_thread(store.entered.wait, 10), "the save never began"
+        QApplication.processEvents()
+        assert dialog.checking and dialog.saving
+        assert not dialog.ok_button.isEnabled() and not dialog.check_button.isEnabled()
+        assert "keyring" in dialog.status.text() or "Schlüsselbund" in dialog.status.text()
+        dialog.ok_button.click()  # a second OK starts no second run
+        assert dialog.apply() is None and dialog.check() is None
+        dialog.close()  # waits for the save instead of cancelling it
+        qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+        dialog.cancel_button.click()
+        assert not dialog.cancel_button.isEnabled()
+        assert dialog.isVisible() and not task.done()
+        store.release.set()
+        await dialog.wait_checked()
+
+    try:
+        run(press_twice_and_close_while_saving())
+    finally:
+        store.release.set()
+    QApplication.processEvents()
+    assert configured == [SignerFiles(files["cert"], files["key"], files["root"])]
+    assert store.saves == 1 and store.get(secret_name(files["key"].read_bytes())) == PASSWORD
+    assert not dialog.isVisible()
+
+
+def test_an_anchor_from_the_certificate_file_is_marked_with_its_fingerprint(qtbot, run, pki,
+                                                                            tmp_path,
+                                                                            translations):
+    translations.apply("en")
+    paths = pki.write(tmp_path / "with-root")  # the root CA follows in the certificate file
+    dialog = make_dialog(qtbot, store=MemorySecretStore())
+    fill(dialog, paths["cert"], paths["key"])
+    press(run, dialog)
+    assert dialog.error is None and dialog.signer is not None
+    assert dialog.signer.anchor_from_certificate_file
+    note = dialog.anchor_note
+    assert note.isVisibleTo(dialog)
+    assert "Root CA taken from the certificate file" in note.text()
+    assert format_fingerprint(pki.root.sha256) in note.text()
+    dialog.resize(dialog.sizeHint())
+    QApplication.processEvents()
+    assert clipped_widgets(dialog) == []
+    dialog.trust_file.setText(str(paths["root"]))  # an explicit CA file: nothing to compare
+    press(run, dialog)
+    assert dialog.error is None and not dialog.signer.anchor_from_certificate_file
+    assert not note.isVisibleTo(dialog)

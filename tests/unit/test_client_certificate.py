@@ -23,12 +23,16 @@ from app.errors import Text
 from app.security import tls
 from app.security.client_certificate import (
     MAX_FILE_BYTES,
+    PKCS12_SUFFIXES,
     ClientCertificate,
     ClientCertificateError,
+    KeyringPasswords,
+    load_client_certificate,
     open_client_certificate,
     secret_name,
 )
 from app.security.pki import DemoPki
+from app.security.secrets import MemorySecretStore, SecretStoreUnavailable
 from app.security.tls import Interface
 
 
@@ -153,6 +157,59 @@ def test_key_inside_the_pem_file_and_leaf_put_first(demo_pki, tmp_path):
     with open_client_certificate(combined, password_source=Source()) as own:
         first = x509.load_pem_x509_certificates(own.certfile.read_bytes())[0]
     assert first == demo_pki["technician"].cert
+
+
+def test_a_certificate_twice_in_the_file_is_loaded_once(demo_pki, tmp_path):
+    tech, sub = demo_pki["technician"], demo_pki["sub_ca"]
+    doubled = tmp_path / "doubled.pem"
+    doubled.write_bytes(tech.cert_pem + sub.cert_pem + tech.cert_pem + sub.cert_pem
+                        + tech.key_pem())
+    loaded = load_client_certificate(doubled, password_source=Source())
+    assert loaded.chain == [tech.cert, sub.cert]
+    with open_client_certificate(doubled, password_source=Source()) as own:
+        presented = x509.load_pem_x509_certificates(own.certfile.read_bytes())
+    assert presented == [tech.cert, sub.cert]
+
+
+class _BrokenKeyring:
+    def get(self, key: str) -> str | None:
+        raise SecretStoreUnavailable(Text("no keyring", "kein Schlüsselbund"))
+
+    def set(self, key: str, value: str) -> None:
+        raise AssertionError("not to be saved by the source")
+
+    def delete(self, key: str) -> None: ...
+
+
+def test_keyring_passwords_give_the_typed_one_else_the_keyring_and_never_ask(demo_pki,
+                                                                             tmp_path):
+    chain, key = _pem_pair(demo_pki, tmp_path, b"key secret")
+    store = MemorySecretStore()
+    typed = KeyringPasswords("key secret", store)
+    assert load_client_certificate(chain, key_path=key, password_source=typed).chain[0] == \
+        demo_pki["technician"].cert
+    assert typed.to_remember == (secret_name(key.read_bytes()), "key secret")
+    assert store.get(secret_name(key.read_bytes())) is None  # saving is the caller's decision
+    store.set(*typed.to_remember)
+    from_keyring = KeyringPasswords(None, store)
+    load_client_certificate(chain, key_path=key, password_source=from_keyring)
+    assert from_keyring.to_remember is None and from_keyring.ask(Text("?", "?")) is None
+    hint = Text("pipe it in", "leiten Sie es ein")
+    for source in (KeyringPasswords(None, _BrokenKeyring(), hint=hint),
+                   KeyringPasswords("", None, hint=hint)):
+        with pytest.raises(ClientCertificateError) as needed:
+            load_client_certificate(chain, key_path=key, password_source=source)
+        assert needed.value.reason == "password-needed" and needed.value.hint == hint
+    assert KeyringPasswords().hint == KeyringPasswords.default_hint
+
+
+def test_the_report_signer_shares_the_password_source_and_the_pkcs12_suffixes():
+    from app.report import signer
+
+    assert issubclass(signer.SignerPasswords, KeyringPasswords)
+    assert signer.PKCS12_SUFFIXES is PKCS12_SUFFIXES
+    assert signer.SignerPasswords().hint == signer.PASSWORD_HINT
+    assert signer.SignerPasswords(hint=Text("a", "b")).hint == Text("a", "b")
 
 
 @pytest.mark.parametrize("kind", ["pkcs12-password", "gwa-certificate"])

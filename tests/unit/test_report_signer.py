@@ -19,6 +19,9 @@ from cryptography.x509.oid import NameOID
 from app.protocols.cms import sign, verify
 from app.report import demo_report_signer, verify_report
 from app.report.signer import (
+    ANCHOR_CA_FILE,
+    ANCHOR_CERT_FILE,
+    ANCHOR_DEMO,
     PasswordNeeded,
     ReportSigner,
     SignerError,
@@ -192,6 +195,128 @@ def test_an_expired_certificate_is_refused(tmp_path):
     assert "abgelaufen" in refused.value.message.de
 
 
+def test_a_certificate_not_yet_valid_is_refused(tmp_path):
+    early = Pki(now=dt.datetime.now(dt.UTC) + dt.timedelta(days=10), days=30)
+    files = early.write(tmp_path)
+    with pytest.raises(SignerError) as refused:
+        load_report_signer(SignerFiles(files["cert"], files["key"]))
+    assert refused.value.reason == "not-yet-valid" and refused.value.field == "report_cert"
+    assert "is valid only from" in refused.value.message.en
+    assert "gilt erst ab" in refused.value.message.de
+    assert refused.value.hint is not None and "date and time" in refused.value.hint.en
+
+
+def _expired_sub_ca() -> Pki:
+    """A current root and technician certificate, but the sub-CA between them has expired."""
+    pki = Pki()
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=400)
+    pki.sub = issue_certificate(subject=name("Old Sub-CA"), key=generate_key("brainpoolP256r1"),
+                                issuer=pki.root, ca=True, path_length=0, usage="ca", now=past,
+                                days=30)
+    pki.tech = issue_certificate(subject=name("Erika Monteurin"),
+                                 key=generate_key("brainpoolP256r1"), issuer=pki.sub, usage="sig")
+    return pki
+
+
+def test_an_expired_sub_ca_makes_the_chain_invalid(tmp_path):
+    pki = _expired_sub_ca()
+    files = pki.write(tmp_path)
+    with pytest.raises(SignerError) as in_file:
+        load_report_signer(SignerFiles(files["cert"], files["key"]))
+    assert in_file.value.reason == "chain-invalid" and in_file.value.field == "report_cert"
+    assert "is not valid now" in in_file.value.message.en
+    assert "derzeit nicht gültig" in in_file.value.message.de
+    files = pki.write(tmp_path / "ca", root_in_chain=False)
+    with pytest.raises(SignerError) as with_ca:
+        load_report_signer(SignerFiles(files["cert"], files["key"], files["root"]))
+    assert with_ca.value.reason == "chain-invalid" and with_ca.value.field == "report_trust"
+    assert with_ca.value.hint is not None and "current CA certificates" in with_ca.value.hint.en
+
+
+def _self_signed_technician(folder: Path, copies: int) -> dict[str, Path]:
+    own = issue_certificate(subject=name("Selbst Gemacht"), key=generate_key("brainpoolP256r1"),
+                            issuer=None, usage="sig")
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"cert": folder / "self.pem", "key": folder / "self.key", "ca": folder / "ca.pem"}
+    paths["cert"].write_bytes(own.cert_pem * copies)
+    paths["key"].write_bytes(own.key_pem())
+    paths["ca"].write_bytes(own.cert_pem)
+    return paths
+
+
+@pytest.mark.parametrize("copies", [1, 2, 3])
+def test_a_self_signed_certificate_is_refused_also_when_the_file_holds_it_twice(tmp_path,
+                                                                                copies):
+    files = _self_signed_technician(tmp_path, copies)
+    for setup in (SignerFiles(files["cert"], files["key"]),
+                  SignerFiles(files["cert"], files["key"], files["ca"])):
+        with pytest.raises(SignerError) as refused:
+            load_report_signer(setup)
+        error = refused.value
+        assert error.reason == "self-signed" and error.field == "report_cert"
+        assert "is self-signed" in error.message.en and str(files["cert"]) in error.message.en
+        assert "selbstsigniert" in error.message.de
+        assert error.hint is not None
+        assert "issued by your company's or the GWA's CA" in error.hint.en
+        assert "CA file" in error.hint.en and "CA-Datei" in error.hint.de
+
+
+def test_copies_in_the_file_count_once_and_the_leaf_is_never_an_anchor(tmp_path, pki):
+    folder = tmp_path / "dup"
+    files = pki.write(folder)
+    files["cert"].write_bytes(b"".join(c.cert_pem for c in (
+        pki.tech, pki.tech, pki.sub, pki.sub, pki.root, pki.tech, pki.root)))
+    signer = load_report_signer(SignerFiles(files["cert"], files["key"]))
+    assert signer.extra_certs == [pki.sub.cert] and signer.trust == [pki.root.cert]
+    signs_and_verifies(signer)
+    # the technician's own certificate given as "CA file" anchors nothing
+    pinned = tmp_path / "pinned.pem"
+    pinned.write_bytes(pki.tech.cert_pem)
+    files = pki.write(tmp_path / "plain", root_in_chain=False)
+    with pytest.raises(SignerError) as refused:
+        load_report_signer(SignerFiles(files["cert"], files["key"], pinned))
+    assert refused.value.reason == "untrusted" and refused.value.field == "report_trust"
+
+
+def test_a_certificate_with_the_leafs_key_is_no_anchor(tmp_path, pki):
+    """A self-signed certificate over the technician's own key beside the real chain is no
+    root: only the real root anchors the signer."""
+    twin = x509.CertificateBuilder().subject_name(name("Zwilling")).issuer_name(
+        name("Zwilling")).public_key(pki.tech.key.public_key()).serial_number(7).not_valid_before(
+        dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).not_valid_after(
+        dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).add_extension(
+        x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(
+        pki.tech.key, hashes.SHA256())
+    files = pki.write(tmp_path, root_in_chain=False)
+    files["cert"].write_bytes(files["cert"].read_bytes()
+                              + twin.public_bytes(serialization.Encoding.PEM))
+    with pytest.raises(SignerError) as refused:
+        load_report_signer(SignerFiles(files["cert"], files["key"]))
+    assert refused.value.reason == "no-trust"
+    with_root = SignerFiles(files["cert"], files["key"], files["root"])
+    ca_file = tmp_path / "both.pem"
+    ca_file.write_bytes(files["root"].read_bytes() + twin.public_bytes(serialization.Encoding.PEM))
+    signer = load_report_signer(SignerFiles(files["cert"], files["key"], ca_file))
+    assert signer.trust == [pki.root.cert] and signer.extra_certs == [pki.sub.cert]
+    assert load_report_signer(with_root).trust == [pki.root.cert]
+
+
+def test_the_signer_says_where_its_trust_anchor_came_from(tmp_path, pki):
+    files = pki.write(tmp_path)
+    inside = load_report_signer(SignerFiles(files["cert"], files["key"]))
+    assert inside.anchor_source == ANCHOR_CERT_FILE and inside.anchor_from_certificate_file
+    assert inside.anchor_fingerprints == [pki.root.sha256]
+    note = inside.anchor_note()
+    assert note is not None and pki.root.sha256 in note.en and pki.root.sha256 in note.de
+    assert "root CA from the certificate file" in note.en
+    assert "Wurzel-CA aus der Zertifikatsdatei" in note.de
+    explicit = load_report_signer(SignerFiles(files["cert"], files["key"], files["root"]))
+    assert explicit.anchor_source == ANCHOR_CA_FILE and not explicit.anchor_from_certificate_file
+    assert explicit.anchor_note() is None
+    demo = demo_report_signer(tmp_path / "demo", "EDEM0100000001")
+    assert demo.anchor_source == ANCHOR_DEMO and demo.anchor_note() is None
+
+
 def test_a_key_of_another_certificate_is_refused(tmp_path, pki):
     files = pki.write(tmp_path)
     other = tmp_path / "other.key"
@@ -318,6 +443,45 @@ def test_cli_signs_with_pkcs12_from_standard_input_and_saves_the_password(
            "--trust", files["root"], "--password-stdin", "--save-password")
     assert keyring.get(secret_name(p12.read_bytes())) == PASSWORD
     assert verify_report(out, trust=[pki.root.cert]).ok
+
+
+class _Terminal(io.StringIO):
+    """Standard input that is a terminal: reading a line from it would echo the password."""
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self, *_args: object) -> str:
+        raise AssertionError("the password was read with echo")
+
+
+def test_cli_password_from_a_terminal_is_read_without_echo(cli, keyring, tmp_path, pki,
+                                                           monkeypatch):
+    job_id = prepared_job(cli, tmp_path)
+    files = pki.write(tmp_path / "pki", root_in_chain=False, password=PASSWORD)
+    prompts: list[str] = []
+    monkeypatch.setattr("sys.stdin", _Terminal())
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": prompts.append(prompt) or PASSWORD)
+    out = tmp_path / "report"
+    cli.ok("report", "build", "--job", job_id, "--out", out, "--cert", files["cert"],
+           "--key", files["key"], "--trust", files["root"], "--password-stdin")
+    assert prompts == ["Key password: "]
+    assert verify_report(out, trust=[pki.root.cert]).ok
+
+
+def test_cli_notes_a_trust_anchor_taken_from_the_certificate_file(cli, keyring, tmp_path, pki):
+    job_id = prepared_job(cli, tmp_path)
+    files = pki.write(tmp_path / "pki")
+    code, out, err = cli("report", "build", "--job", job_id, "--out", tmp_path / "a",
+                         "--cert", files["cert"], "--key", files["key"])
+    assert code == 0, err
+    notes = [line for line in err.splitlines() if "Trust anchor" in line]
+    assert len(notes) == 1 and pki.root.sha256 in notes[0]
+    assert "root CA from the certificate file" in notes[0]
+    assert pki.root.sha256 not in out  # stdout keeps listing only the written files
+    code, _, err = cli("report", "build", "--job", job_id, "--out", tmp_path / "b",
+                       "--cert", files["cert"], "--key", files["key"], "--trust", files["root"])
+    assert code == 0 and "Trust anchor" not in err
 
 
 def test_cli_names_the_option_at_fault(cli, keyring, tmp_path, pki):

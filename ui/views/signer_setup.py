@@ -3,9 +3,13 @@ commissioning reports (Inbetriebnahmeprotokolle) outside demo mode.
 
 Non-modal: shown with ``show()``; file choosers open with ``open()``. "Check" loads the signer
 with :func:`app.report.signer.load_report_signer` in a worker thread and shows subject, issuer,
-validity and SHA-256 fingerprint; errors appear under the field at fault. "OK" checks again and,
-when the files are usable, saves a typed password in the keyring (never in the settings) and
-emits :attr:`configured` with the :class:`~app.report.signer.SignerFiles`.
+validity, SHA-256 fingerprint and where the trust anchor came from (a root CA taken from the
+certificate file itself is marked, with its fingerprint to compare); errors appear under the
+field at fault. "OK" checks again and, when the files are usable, saves a typed password in the
+keyring (never in the settings) and emits :attr:`configured` once with the
+:class:`~app.report.signer.SignerFiles`. The dialog stays busy (no second check) until the
+password is saved - the keyring may ask the operating system first; a close meanwhile waits
+for the save, so a saved password and the configured files always go together.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ log = logging.getLogger(__name__)
 
 PREFERRED_WIDTH = 640
 ERROR_COLOUR = "#a50e0e"
+WARNING_COLOUR = "#7a4100"
 
 
 class SignerSetupDialog(QDialog):
@@ -74,6 +79,7 @@ class SignerSetupDialog(QDialog):
         self._task: asyncio.Task[Any] | None = None
         self._error: SmgwctError | None = None
         self._checking = False
+        self._saving = False
         self._finished = False
         self._key_row_hidden: bool | None = None
         self.pickers: list[QFileDialog] = []
@@ -134,12 +140,19 @@ class SignerSetupDialog(QDialog):
         self.sha256 = self._detail_value("signer-sha256")
         self.sha256.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.anchor = self._detail_value("signer-anchor")
+        self.anchor_note = QLabel(self.details)
+        self.anchor_note.setObjectName("signer-anchor-note")
+        self.anchor_note.setWordWrap(True)
+        self.anchor_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.anchor_note.setStyleSheet(f"color: {WARNING_COLOUR};")
+        self.anchor_note.hide()
         details_form = QFormLayout(self.details)
         details_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         for caption, value in zip(self._detail_captions, (self.subject, self.issuer,
                                                           self.validity, self.sha256,
                                                           self.anchor), strict=True):
             details_form.addRow(caption, value)
+        details_form.addRow("", self.anchor_note)
         self.details.hide()
 
         self.status = QLabel(self)
@@ -280,7 +293,7 @@ class SignerSetupDialog(QDialog):
     # --- checking ------------------------------------------------------------------------------
 
     def _spawn(self, apply: bool) -> asyncio.Task[Any] | None:
-        if self._checking:
+        if self._checking:  # one run at a time (busy until a save has ended): emitted once
             return None
         try:
             loop = asyncio.get_running_loop()
@@ -292,7 +305,8 @@ class SignerSetupDialog(QDialog):
         return self._task
 
     def _ended(self, _task: asyncio.Task[Any]) -> None:
-        """Also a check cancelled before it began leaves the buttons usable."""
+        """The run is over (also cancelled before it began): the buttons are usable again."""
+        self._saving = self._finished = False
         if self._checking:
             with contextlib.suppress(RuntimeError):  # the dialog may be gone
                 self._set_checking(False)
@@ -306,6 +320,7 @@ class SignerSetupDialog(QDialog):
         return self._spawn(apply=True)
 
     async def _run(self, apply: bool) -> bool:
+        """Check (and with ``apply`` save and emit); busy until the very end (see _ended)."""
         files = self.files()
         passwords = SignerPasswords(self.password.text() or None, self.store)
         try:
@@ -315,9 +330,6 @@ class SignerSetupDialog(QDialog):
         except SmgwctError as exc:
             self._show_error(exc)
             return False
-        finally:
-            with contextlib.suppress(RuntimeError):  # the dialog may be gone
-                self._set_checking(False)
         self._error = None
         self.signer = signer
         self._show_signer(signer)
@@ -326,16 +338,35 @@ class SignerSetupDialog(QDialog):
             self._set_status(self.tr("The certificate can sign commissioning reports."),
                              "#137333")
             return True
+        # Accepted: from here on the run is not cancelled, so that a saved password and the
+        # configured files always go together (a close waits for the save, see closeEvent).
+        self._finished = True
         remember = passwords.to_remember
         if remember is not None and self.save_password.isChecked() and self.store is not None:
-            try:
-                await asyncio.to_thread(self.store.set, *remember)
-            except SecretStoreUnavailable as exc:
-                log.warning("signing key password not saved: %s", exc.message.en)
-        self._finished = True  # closing now must not cancel this very task
-        self.configured.emit(files)
-        self.close()
+            await self._save_password(self.store, remember)
+        with contextlib.suppress(RuntimeError):  # the dialog may be gone with its parent
+            self.configured.emit(files)
+            self.close()
         return True
+
+    async def _save_password(self, store: SecretStore, remember: tuple[str, str]) -> None:
+        """Save in the keyring (may wait for the operating system); busy meanwhile."""
+        self._saving = True
+        self.cancel_button.setEnabled(False)
+        self._set_status(self.tr("Saving the password in the keyring…"))
+        try:
+            await asyncio.to_thread(store.set, *remember)
+        except SecretStoreUnavailable as exc:
+            log.warning("signing key password not saved: %s", exc.message.en)
+        finally:
+            self._saving = False
+            with contextlib.suppress(RuntimeError):
+                self.cancel_button.setEnabled(True)
+
+    @property
+    def saving(self) -> bool:
+        """Whether the password is being saved in the keyring (the dialog is busy)."""
+        return self._saving
 
     def _set_checking(self, on: bool) -> None:
         self._checking = on
@@ -376,6 +407,15 @@ class SignerSetupDialog(QDialog):
         pairs = format_fingerprint(info.sha256)
         self.sha256.setText(pairs[:47] + "\n" + pairs[48:])
         self.anchor.setText("\n".join(c.subject.rfc4514_string() for c in signer.trust))
+        if signer.anchor_from_certificate_file:
+            prints = ", ".join(format_fingerprint(p) for p in signer.anchor_fingerprints)
+            self.anchor_note.setText(self.tr(
+                "Root CA taken from the certificate file (SHA-256 {fingerprint}): compare the "
+                "fingerprint with the one your PKI published, or choose the CA certificate "
+                "file.").format(fingerprint=prints))
+            self.anchor_note.show()
+        else:
+            self.anchor_note.hide()
         self.details.show()
 
     # --- language and lifecycle ----------------------------------------------------------------
@@ -435,11 +475,25 @@ class SignerSetupDialog(QDialog):
         super().changeEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        if self._saving:  # the keyring is saving the password: the run closes when done
+            event.ignore()
+            return
+        self._stop()
+        super().closeEvent(event)
+
+    def reject(self) -> None:
+        """Escape or Cancel: like closing, and likewise waits for a running save."""
+        if self._saving:
+            return
+        self._stop()
+        super().reject()
+
+    def _stop(self) -> None:
+        """Close the file choosers and cancel a check that was not yet accepted."""
         for picker in list(self.pickers):
             picker.close()
         if self._task is not None and not self._task.done() and not self._finished:
             self._task.cancel()
-        super().closeEvent(event)
 
     async def wait_checked(self) -> None:
         """Wait until a running check has ended (tests, shutdown)."""
