@@ -32,7 +32,7 @@ from app.errors import InvalidValue, SmgwctError, Text
 from app.security.pki import describe_certificate
 from app.store.audit import AuditEntry, AuditLog
 from app.store.db import Database, Migration, dumps, parse_utc, utc_text
-from app.store.photos import check_caption, check_photo
+from app.store.photos import check_caption, check_photo, open_photo
 from app.store.settings import data_dir
 from app.store.work_order import (
     FORMAT_VERSION,
@@ -471,43 +471,64 @@ class WorkOrderStore:
         return self._add_entry(job_id, "certificate", cert)
 
     def add_photo(self, job_id: str, source: str | Path, caption: str | None = None) -> Photo:
-        """Copy ``source`` into the job's folder and record its SHA-256."""
+        """Copy ``source`` into the job's folder and record its SHA-256 and size.
+
+        Only a regular file is read (see :func:`app.store.photos.open_photo`); the limit
+        :data:`MAX_PHOTO_BYTES` holds for the bytes actually copied, and the recorded size is
+        that of the bytes hashed, even if the file still grows while it is copied.
+        """
         row = self._row(job_id)
         source = Path(source)
         caption = check_caption(caption)
         check_photo(source)
+
+        def too_big(size_en: str, size_de: str) -> InvalidValue:
+            return InvalidValue(
+                Text(f"The photo {source.name} has {size_en} bytes; at most {MAX_PHOTO_BYTES} "
+                     f"are accepted.",
+                     f"Das Foto {source.name} hat {size_de} Bytes; höchstens {MAX_PHOTO_BYTES} "
+                     f"sind zulässig."),
+                field="photo",
+                hint=Text("Attach a smaller picture (e.g. a lower camera resolution).",
+                          "Hängen Sie ein kleineres Bild an (z. B. geringere Kameraauflösung)."))
+
         folder = self.files / row["folder"] / "photos"
         tmp: Path | None = None
+        copied = False
         try:
-            size = source.stat().st_size
-            if size > MAX_PHOTO_BYTES:
-                raise InvalidValue(
-                    Text(f"The photo {source.name} has {size} bytes; at most "
-                         f"{MAX_PHOTO_BYTES} are accepted.",
-                         f"Das Foto {source.name} hat {size} Bytes; höchstens "
-                         f"{MAX_PHOTO_BYTES} sind zulässig."), field="photo")
-            folder.mkdir(parents=True, exist_ok=True)
-            stem = re.sub(r"[^A-Za-z0-9._-]+", "_", source.name).strip("._-")[-100:] or "photo"
-            number = len(list(folder.iterdir())) + 1
-            while (target := folder / f"{number:03d}-{stem}").exists():
-                number += 1
-            digest = hashlib.sha256()
-            tmp = target.with_name(target.name + ".part")
-            with source.open("rb") as src, tmp.open("wb") as dst:
-                while chunk := src.read(1 << 20):
-                    digest.update(chunk)
-                    dst.write(chunk)
-                dst.flush()
-                os.fsync(dst.fileno())
+            with open_photo(source) as src:
+                announced = os.fstat(src.fileno()).st_size
+                if announced > MAX_PHOTO_BYTES:  # refused before anything is copied
+                    raise too_big(str(announced), str(announced))
+                folder.mkdir(parents=True, exist_ok=True)
+                stem = re.sub(r"[^A-Za-z0-9._-]+", "_", source.name).strip("._-")[-100:] or "photo"
+                number = len(list(folder.iterdir())) + 1
+                while (target := folder / f"{number:03d}-{stem}").exists():
+                    number += 1
+                digest = hashlib.sha256()
+                size = 0
+                tmp = target.with_name(target.name + ".part")
+                with tmp.open("wb") as dst:
+                    while chunk := src.read(1 << 20):
+                        size += len(chunk)
+                        if size > MAX_PHOTO_BYTES:  # it grew while being copied
+                            raise too_big(f"more than {MAX_PHOTO_BYTES}",
+                                          f"mehr als {MAX_PHOTO_BYTES}")
+                        digest.update(chunk)
+                        dst.write(chunk)
+                    dst.flush()
+                    os.fsync(dst.fileno())
             os.replace(tmp, target)
+            copied = True
         except OSError as exc:
-            if tmp is not None:  # no half-copied file is left behind
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
             raise SmgwctError(
                 Text(f"The photo {source} cannot be copied into the job: {exc.strerror or exc}",
                      f"Das Foto {source} kann nicht in den Auftrag kopiert werden: "
                      f"{exc.strerror or exc}"), field="photo") from exc
+        finally:
+            if tmp is not None and not copied:  # no half-copied file is left behind
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
         photo = Photo(target.relative_to(self.files / row["folder"]).as_posix(),
                       digest.hexdigest(), size, source.name, caption)
         return self._add_entry(job_id, "photo", photo)

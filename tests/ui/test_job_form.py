@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage
-from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QLineEdit, QMessageBox
 
 from app.resources import resource_path
 from app.store.jobs import DB_FILE, FILES_DIR, WorkOrderStore, read_work_order
-from app.store.photos import check_photo, image_kind
+from app.store.photos import MAX_CAPTION, check_photo, image_kind
+from app.store.work_order import PlannedFlow
 from app.store.work_order_check import JobFileError
 from app.workbench import store_folder
 from tests.ui.conftest import SCREENSHOTS
@@ -373,17 +376,81 @@ def test_jobs_with_photo_screenshot(make_window, context, translations, run, tmp
         assert panel.photo_button.text() == "Attach photo…"
 
 
-def test_cancel_and_escape_discard_the_form_but_reopen_works(make_window, context, run):
+def test_cancel_escape_and_close_ask_before_discarding_typed_data(make_window, context, run,
+                                                                   translations):
+    translations.apply("en")
     window = make_window(context)
     panel = _panel(window)
     form = panel.open_new_job_form()
     form.fields["site.street"].setText("Kellerweg 3")
-    form.reject()  # what Escape does
+    assert form.is_modified()
+    ways = [lambda: QTest.keyClick(form, Qt.Key.Key_Escape),
+            lambda: form.cancel_button.click(),
+            lambda: form.close()]  # what the window's close button does
+    for way in ways:
+        way()
+        QApplication.processEvents()
+        box = form.discard_box
+        assert isinstance(box, QMessageBox) and box.isVisible()
+        assert box.text() == "Discard the typed work order?"
+        assert box.windowModality() != Qt.WindowModality.ApplicationModal  # open(), not exec()
+        assert form.isVisible() and panel.job_form is form
+        box.button(QMessageBox.StandardButton.Cancel).click()  # "Keep editing"
+        run(wait_until(lambda: form.discard_box is None))
+        assert form.isVisible() and panel.job_form is form
+        assert form.fields["site.street"].text() == "Kellerweg 3"
+    # Escape on the question keeps the form too
+    form.reject()
+    QTest.keyClick(form.discard_box, Qt.Key.Key_Escape)
+    run(wait_until(lambda: form.discard_box is None))
+    assert form.isVisible() and form.fields["site.street"].text() == "Kellerweg 3"
+    # confirmed: the form is gone, a new one starts empty
+    form.reject()
+    form.discard_box.button(QMessageBox.StandardButton.Discard).click()
     run(wait_until(lambda: panel.job_form is None))
     again = panel.open_new_job_form()
     assert again.isVisible() and again.fields["site.street"].text() == ""
-    again.cancel_button.click()
+
+
+def test_an_unchanged_form_closes_at_once(make_window, context, run):
+    window = make_window(context)
+    panel = _panel(window)
+    form = panel.open_new_job_form()
+    assert not form.is_modified()
+    QTest.keyClick(form, Qt.Key.Key_Escape)
+    assert form.discard_box is None
     run(wait_until(lambda: panel.job_form is None))
+    form = panel.open_new_job_form()
+    form.fields["site.city"].setText("Beispielstadt")
+    form.fields["site.city"].setText("")  # typed and taken back: nothing to lose
+    row = form.add_meter_row()  # an empty meter row holds nothing typed either
+    assert row is not None and not form.is_modified()
+    form.cancel_button.click()
+    assert form.discard_box is None
+    run(wait_until(lambda: panel.job_form is None))
+    form = panel.open_new_job_form()
+    form.close()
+    run(wait_until(lambda: panel.job_form is None))
+
+
+@pytest.mark.parametrize("change", ["notes", "flow", "meter", "role"])
+def test_every_kind_of_field_counts_as_typed(qtbot, change):
+    form = JobFormDialog()  # deleted on close: not registered with qtbot
+    form.show()
+    assert not form.is_modified()
+    if change == "notes":
+        form.notes.setPlainText("Schlüssel beim Hausmeister")
+    elif change == "flow":
+        form.flow_boxes[PlannedFlow.METER_CHANGE].setChecked(True)
+    elif change == "meter":
+        form.meter_rows[0].server_id.setText("1EMH0012345678")
+    else:
+        form.meter_rows[0].role.setCurrentIndex(1)
+    assert form.is_modified()
+    form.reject()
+    assert form.isVisible() and form.discard_box is not None
+    with qtbot.waitSignal(form.destroyed, timeout=2000):
+        form.discard_box.button(QMessageBox.StandardButton.Discard).click()
 
 
 def test_photo_goes_to_the_job_it_was_picked_for(make_window, context, run, tmp_path):
@@ -404,3 +471,58 @@ def test_photo_goes_to_the_job_it_was_picked_for(make_window, context, run, tmp_
     run(wait_until(lambda: photos_of_first() == 1))
     assert panel.current_job.photos == ()
     panel.photo_picker.close()
+
+
+def test_caption_input_is_limited_and_a_refused_caption_keeps_the_pick(
+        make_window, context, run, tmp_path, translations):
+    translations.apply("en")
+    window = make_window(context)
+    panel = _panel(window)
+    run(panel.import_file(DEMO_JOBS / "handover.json"))
+    photo = _png(tmp_path / "schrank.png")
+    dialog = panel.open_photo_dialog()
+    dialog.fileSelected.emit(str(photo))
+    caption = panel.photo_picker.caption_dialog
+    edit = caption.findChild(QLineEdit)
+    assert edit is not None and edit.maxLength() == MAX_CAPTION == 200
+    QTest.keyClicks(edit, "x" * 250)
+    assert len(caption.textValue()) == MAX_CAPTION
+    # a control character (pasted from elsewhere) is refused: the same file is asked again,
+    # with the text typed so far and the reason
+    caption.textValueSelected.emit("Zählerschrank\x07 nach Einbau")
+    again = panel.photo_picker.caption_dialog
+    assert again is not None and again is not caption and again.isVisible()
+    assert again.textValue() == "Zählerschrank\x07 nach Einbau"
+    assert "schrank.png" in again.labelText()
+    assert "control characters" in again.labelText()
+    assert again.findChild(QLineEdit).maxLength() == MAX_CAPTION
+    run(asyncio.sleep(0.1))
+    assert panel.current_job.photos == () and panel.error_box is None  # nothing lost, no box
+    again.textValueSelected.emit("Zählerschrank nach Einbau")
+    run(wait_until(lambda: len(panel.current_job.photos) == 1))
+    assert panel.current_job.photos[0].caption == "Zählerschrank nach Einbau"
+    assert panel.current_job.photos[0].original_name == "schrank.png"
+    panel.photo_picker.close()
+    dialog.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need POSIX")
+def test_a_named_pipe_as_photo_does_not_stop_the_job_list(make_window, context, run, tmp_path,
+                                                          translations):
+    translations.apply("en")
+    window = make_window(context)
+    panel = _panel(window)
+    run(panel.import_file(DEMO_JOBS / "handover.json"))
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+
+    async def attach() -> bool:
+        try:
+            return await asyncio.wait_for(panel.add_photo(fifo), 5)
+        except TimeoutError:  # the worker thread waits for a writer: release it, then fail
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            raise
+
+    assert run(attach()) is False
+    assert "pipe.jpg is not a regular file" in panel.error_box.text()
+    assert run(asyncio.wait_for(panel.add_note("Zähler getauscht"), 5)) is True

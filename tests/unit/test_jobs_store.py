@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -150,3 +153,81 @@ def test_missing_photo_is_reported(store, tmp_path):
     with pytest.raises(SmgwctError) as err:
         store.add_photo(job.job_id, tmp_path / "nope.jpg")
     assert err.value.field == "photo"
+
+
+# --- the photo size limit holds for the bytes actually copied ------------------------------------
+
+
+def _grow_while_copied(monkeypatch, source: Path, extra: int) -> None:
+    """The camera (or a sync tool) still writes ``source`` while it is copied: after the first
+    chunk is hashed, ``extra`` bytes are appended."""
+    real = hashlib.sha256
+    grown: list[bool] = []
+
+    class Growing:
+        def __init__(self) -> None:
+            self._hash = real()
+
+        def update(self, data: bytes) -> None:
+            self._hash.update(data)
+            if not grown:
+                grown.append(True)
+                with source.open("ab") as file:
+                    file.write(b"\x5a" * extra)
+
+        def hexdigest(self) -> str:
+            return self._hash.hexdigest()
+
+    monkeypatch.setattr("app.store.jobs.hashlib", SimpleNamespace(sha256=Growing))
+
+
+def test_a_photo_growing_past_the_limit_while_copied_is_refused(store, tmp_path, monkeypatch):
+    job = store.import_file(DEMO / "handover.xml")
+    source = tmp_path / "IMG_0001.jpg"
+    source.write_bytes(b"\xff\xd8\xff" + b"\0" * (3 << 19))  # 1.5 MiB: below the limit
+    monkeypatch.setattr("app.store.jobs.MAX_PHOTO_BYTES", 2 << 20)
+    _grow_while_copied(monkeypatch, source, 2 << 20)
+    with pytest.raises(InvalidValue) as err:
+        store.add_photo(job.job_id, source)
+    assert err.value.field == "photo"
+    assert f"at most {2 << 20} are accepted" in err.value.message.en
+    assert "IMG_0001.jpg" in err.value.message.de
+    folder = store.get(job.job_id).folder / "photos"
+    assert not folder.exists() or list(folder.iterdir()) == []  # no .part file left
+    assert store.get(job.job_id).photos == ()
+
+
+def test_the_recorded_size_is_that_of_the_bytes_copied_and_hashed(store, tmp_path, monkeypatch):
+    job = store.import_file(DEMO / "handover.xml")
+    source = tmp_path / "IMG_0002.jpg"
+    source.write_bytes(b"\xff\xd8\xff" + b"\0" * (3 << 19))
+    _grow_while_copied(monkeypatch, source, 1 << 18)
+    photo = store.add_photo(job.job_id, source)
+    stored = (store.get(job.job_id).folder / photo.file).read_bytes()
+    assert photo.size == len(stored) == source.stat().st_size
+    assert photo.sha256 == hashlib.sha256(stored).hexdigest()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need POSIX")
+def test_a_named_pipe_is_not_copied(store, tmp_path):
+    job = store.import_file(DEMO / "handover.xml")
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    outcome: list[BaseException] = []
+
+    def attach() -> None:
+        try:
+            store.add_photo(job.job_id, fifo)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            outcome.append(exc)
+
+    worker = threading.Thread(target=attach, daemon=True)
+    worker.start()
+    worker.join(5)
+    if worker.is_alive():  # blocked in open(): release it with a writer
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(5)
+        pytest.fail("add_photo blocked on a named pipe")
+    assert isinstance(outcome[0], InvalidValue) and outcome[0].field == "photo"
+    assert "pipe.jpg" in outcome[0].message.en
+    assert not (store.get(job.job_id).folder / "photos").exists()

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from app.errors import InvalidValue
+from app.store import photos
 from app.store.photos import check_caption, check_photo, image_kind
 
 
@@ -46,3 +52,56 @@ def test_captions_are_kept_short_and_clean_or_refused(caption: str) -> None:
         assert exc.field == "caption"
     else:
         assert clean is None or (0 < len(clean) <= 200 and clean == clean.strip())
+
+
+# --- files that are no regular file (Fotodokumentation: only picture files) ----------------------
+
+
+def _check_with_deadline(path: Path, seconds: float = 5.0) -> BaseException | str:
+    """``check_photo(path)``: its result or error; fails (instead of hanging) when it blocks."""
+    outcome: list[BaseException | str] = []
+
+    def target() -> None:
+        try:
+            outcome.append(check_photo(path))
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            outcome.append(exc)
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():  # a blocked open() of a FIFO waits for a writer: give it one
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(seconds)
+        pytest.fail(f"check_photo blocked on {path}")
+    return outcome[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need POSIX")
+def test_a_named_pipe_is_refused_at_once_with_its_name(tmp_path) -> None:
+    fifo = tmp_path / "kamera.jpg"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    err = _check_with_deadline(fifo)
+    assert time.monotonic() - started < 2
+    assert isinstance(err, InvalidValue) and err.field == "photo"
+    assert "kamera.jpg" in err.message.en and "kamera.jpg" in err.message.de
+    assert "not a regular file" in err.message.en
+    assert "keine gewöhnliche Datei" in err.message.de
+
+
+def test_a_folder_is_refused_as_no_regular_file(tmp_path) -> None:
+    folder = tmp_path / "DCIM.jpg"
+    folder.mkdir()
+    err = _check_with_deadline(folder)
+    assert isinstance(err, InvalidValue) and err.field == "photo"
+    assert "DCIM.jpg" in err.message.en and "not a regular file" in err.message.en
+
+
+def test_open_photo_reads_a_regular_file_normally(tmp_path) -> None:
+    data = b"\xff\xd8\xff" + bytes(range(256)) * 5000
+    photo = tmp_path / "ok.jpg"
+    photo.write_bytes(data)
+    with photos.open_photo(photo) as file:
+        assert file.read() == data
+    assert check_photo(photo) == "jpeg"

@@ -3,7 +3,9 @@
 Non-modal (``show()``/``open()``). The typed fields are checked by the very rules of a work order
 file (:meth:`app.store.work_order.WorkOrder.create`, i.e.
 :func:`app.store.work_order_check.order_from_document`); every problem is shown on the field at
-fault, in the UI language, and nothing typed is lost. A valid order is emitted with
+fault, in the UI language, and nothing typed is lost: Escape, "Cancel" and the window's close
+button ask before discarding typed data (:meth:`JobFormDialog.is_modified`). A valid order is
+emitted with
 :attr:`JobFormDialog.submitted`; whoever stores it answers with :meth:`JobFormDialog.saved` or
 :meth:`JobFormDialog.show_error` (e.g. a job number already in the list).
 """
@@ -14,8 +16,10 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QCheckBox,
     QComboBox,
     QDialog,
@@ -26,6 +30,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
@@ -135,6 +140,10 @@ class MeterRow(QWidget):
         return (self.server_id.text(), str(self.role.currentData()),
                 self.key_ref.text() if self.key_ref.text().strip() else None)
 
+    def is_untouched(self) -> bool:
+        """Nothing typed or chosen in this row (blank, and the first role as when added)."""
+        return self.is_blank() and self.role.currentIndex() == 0
+
     def retranslate(self) -> None:
         labels = {MeterRole.NEW: self.tr("new (installed)"),
                   MeterRole.OLD: self.tr("old (removed)"),
@@ -171,6 +180,9 @@ class JobFormDialog(QDialog):
         #: the filled meter rows as last checked (problems name meters by this order)
         self.checked_rows: list[MeterRow] = []
         self._meter_count = 0
+        #: the question "discard the typed work order?" while it is open
+        self.discard_box: QMessageBox | None = None
+        self._leaving = False
         self._build()
         self.fields["job_id"].setText(job_id or proposed_job_id())
         self.fields["planned_date"].setText((today or dt.date.today()).isoformat())
@@ -178,6 +190,7 @@ class JobFormDialog(QDialog):
         self.fields["gwa_tenant"].setText(gwa_tenant or "")
         self.flow_boxes[PlannedFlow.HANDOVER].setChecked(True)
         self.add_meter_row()
+        self._initial = self._typed()
         self.retranslate()
         self.resize(self.sizeHint())
 
@@ -408,9 +421,9 @@ class JobFormDialog(QDialog):
         return order
 
     def saved(self) -> None:
-        """The order was stored: the form is done."""
+        """The order was stored: the form is done (nothing to ask)."""
         self._set_saving(False)
-        self.close()
+        self._leave()
 
     def show_error(self, error: SmgwctError) -> None:
         """A refusal after checking (e.g. the job number is taken); the typed data stays."""
@@ -515,6 +528,77 @@ class JobFormDialog(QDialog):
             self.status.clear()
             self.status.hide()
 
+    # --- leaving the form ------------------------------------------------------------------------
+
+    def _typed(self) -> tuple[object, ...]:
+        """Everything the technician can type or choose (untouched meter rows left out)."""
+        return (tuple(edit.text() for edit in self.fields.values()),
+                self.notes.toPlainText(),
+                tuple(box.isChecked() for box in self.flow_boxes.values()),
+                tuple(row.values() for row in self.meter_rows if not row.is_untouched()))
+
+    def is_modified(self) -> bool:
+        """Some field differs from how the form was opened (closing would lose typed data)."""
+        return self._typed() != self._initial
+
+    def reject(self) -> None:
+        """Escape, "Cancel" and the close button: an unchanged form closes at once; typed data
+        is only discarded after the technician confirms it (non-modal question)."""
+        if not self._leaving and self.is_modified():
+            self.ask_discard()
+            return
+        self._leave()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        if not self._leaving and self.is_modified():
+            event.ignore()
+            self.ask_discard()
+            return
+        self._leaving = True
+        super().closeEvent(event)
+
+    def ask_discard(self) -> QMessageBox:
+        """"Discard the typed work order?" with open(), never exec(): the answer closes the
+        form or keeps it as it is."""
+        if self.discard_box is not None:
+            self.discard_box.raise_()
+            self.discard_box.activateWindow()
+            return self.discard_box
+        box = QMessageBox(QMessageBox.Icon.Question, self.tr("New work order"),
+                          self.tr("Discard the typed work order?"),
+                          QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+                          self)
+        box.setObjectName("job-form-discard")
+        box.setInformativeText(self.tr("The entries in this form are not saved yet."))
+        box.button(QMessageBox.StandardButton.Discard).setText(self.tr("Discard"))
+        box.button(QMessageBox.StandardButton.Cancel).setText(self.tr("Keep editing"))
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setEscapeButton(QMessageBox.StandardButton.Cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.buttonClicked.connect(lambda button, asked=box: self._discard_answered(asked, button))
+        box.destroyed.connect(lambda *_, gone=box: self._forget_discard_box(gone))
+        self.discard_box = box
+        box.open()
+        return box
+
+    def _discard_answered(self, box: QMessageBox, button: QAbstractButton) -> None:
+        self._forget_discard_box(box)
+        if box.standardButton(button) == QMessageBox.StandardButton.Discard:
+            self._leave()
+
+    def _forget_discard_box(self, box: QObject) -> None:
+        if self.discard_box is box:
+            self.discard_box = None
+
+    def _leave(self) -> None:
+        """Close the form for good (also the question, if it is still open)."""
+        self._leaving = True
+        if self.discard_box is not None:
+            box, self.discard_box = self.discard_box, None
+            box.close()
+        super().reject()
+        self.close()
+
     # --- language ------------------------------------------------------------------------------
 
     def retranslate(self) -> None:
@@ -555,11 +639,6 @@ class JobFormDialog(QDialog):
             self.status.setText(self.tr("Saving the job…"))
         else:
             self._render_problems()
-
-    def reject(self) -> None:
-        """Escape and "Cancel" close (and discard) the form alike."""
-        super().reject()
-        self.close()
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
         if event.type() == QEvent.Type.LanguageChange:

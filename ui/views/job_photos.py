@@ -1,7 +1,9 @@
 """Photos of a job (Fotodokumentation) in the window: picking one and storing it.
 
 The job store checks the file (a picture, recognised by its content; see
-:mod:`app.store.photos`) and the caption; :func:`store_photo` runs in a worker thread.
+:mod:`app.store.photos`) and the caption; :func:`store_photo` runs in a worker thread. The caption
+input takes at most :data:`~app.store.photos.MAX_CAPTION` characters, and a caption the store
+would refuse is asked again for the same file, with the text typed so far.
 """
 
 from __future__ import annotations
@@ -9,10 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit, QWidget
 
+from app.errors import InvalidValue
 from app.store.jobs import Photo, WorkOrderStore
-from app.store.photos import PHOTO_PATTERNS
+from app.store.photos import MAX_CAPTION, PHOTO_PATTERNS, check_caption
+from ui.i18n import text
 
 
 def store_photo(store: WorkOrderStore, job_id: str, path: Path, caption: str | None) -> Photo:
@@ -32,7 +36,8 @@ class PhotoPicker(QObject):
 
     :attr:`chosen` carries ``(job_id, path, caption)``; the job is the one the picker was
     opened for, even if another job is selected meanwhile. Cancelling either dialog attaches
-    nothing.
+    nothing; a caption with control characters reopens the caption input (same file, same text,
+    the reason above it) instead of dropping the pick.
     """
 
     chosen = Signal(str, object, str)
@@ -56,21 +61,39 @@ class PhotoPicker(QObject):
         dialog.open()
         return dialog
 
-    def ask_caption(self, job_id: str, path: Path) -> QInputDialog:
+    def ask_caption(self, job_id: str, path: Path, caption: str = "",
+                    problem: str | None = None) -> QInputDialog:
+        """The caption input for ``path`` (``caption``: text to start with; ``problem``: why the
+        previous text was refused, shown above the input)."""
         if self.caption_dialog is not None:
             self.caption_dialog.close()
         dialog = QInputDialog(self._parent)
         dialog.setObjectName("job-photo-caption")
         dialog.setWindowTitle(self.tr("Photo"))
-        dialog.setLabelText(self.tr("Caption for {file} (optional):").format(file=path.name))
+        label = self.tr("Caption for {file} (optional):").format(file=path.name)
+        dialog.setLabelText(label if problem is None else f"{problem}\n\n{label}")
         dialog.setInputMode(QInputDialog.InputMode.TextInput)
+        edit = dialog.findChild(QLineEdit)
+        if edit is not None:  # the store's limit, while typing
+            edit.setMaxLength(MAX_CAPTION)
+        dialog.setTextValue(caption)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.textValueSelected.connect(lambda caption: self.chosen.emit(job_id, path, caption))
+        dialog.textValueSelected.connect(
+            lambda typed: self._caption_typed(job_id, path, typed))
         dialog.destroyed.connect(
             lambda *_, gone=dialog: forget_deleted(self, "caption_dialog", gone))
         self.caption_dialog = dialog
         dialog.open()
         return dialog
+
+    def _caption_typed(self, job_id: str, path: Path, caption: str) -> None:
+        """Check the caption as the store will (cheap, no file access) before handing it on."""
+        try:
+            check_caption(caption)
+        except InvalidValue as exc:
+            self.ask_caption(job_id, path, caption, text(exc.message))
+            return
+        self.chosen.emit(job_id, path, caption)
 
     def close(self) -> None:
         for dialog in (self.file_dialog, self.caption_dialog):
