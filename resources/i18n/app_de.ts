@@ -21,6 +21,53 @@
     </message>
 </context>
 <context>
+    <name>DemoControl</name>
+    <message>
+        <source>Connected to the built-in demo environment (virtual gateway and GWA).</source>
+        <translation>Verbunden mit der eingebauten Demo-Umgebung (virtuelles Gateway und GWA).</translation>
+    </message>
+    <message>
+        <source>Scenario &apos;{name}&apos;: {title}</source>
+        <translation>Szenario &apos;{name}&apos;: {title}</translation>
+    </message>
+    <message>
+        <source>&amp;Demo</source>
+        <translation>De&amp;mo</translation>
+    </message>
+    <message>
+        <source>&amp;Switch scenario…</source>
+        <translation>&amp;Szenario wechseln…</translation>
+    </message>
+    <message>
+        <source>This window is not connected to the built-in demo environment, so there is no scenario to switch.</source>
+        <translation>Dieses Fenster ist nicht mit der eingebauten Demo-Umgebung verbunden, daher gibt es kein Szenario zu wechseln.</translation>
+    </message>
+    <message>
+        <source>The demo scenario is being switched.</source>
+        <translation>Das Demo-Szenario wird gerade gewechselt.</translation>
+    </message>
+    <message>
+        <source>A flow is running. Switch the scenario when it has ended, or cancel it first.</source>
+        <translation>Ein Ablauf läuft. Wechseln Sie das Szenario, wenn er beendet ist, oder brechen Sie ihn vorher ab.</translation>
+    </message>
+    <message>
+        <source>The scenario &apos;{name}&apos; is running already.</source>
+        <translation>Das Szenario &apos;{name}&apos; läuft bereits.</translation>
+    </message>
+    <message>
+        <source>Demo scenario not switched</source>
+        <translation>Demo-Szenario nicht gewechselt</translation>
+    </message>
+    <message>
+        <source>Demo scenario &apos;{name}&apos; is running: {title}</source>
+        <translation>Demo-Szenario &apos;{name}&apos; läuft: {title}</translation>
+    </message>
+    <message>
+        <source>Demo work orders added to the job list: {jobs}</source>
+        <translation>Demo-Aufträge in die Auftragsliste aufgenommen: {jobs}</translation>
+    </message>
+</context>
+<context>
     <name>DemoScenarioDialog</name>
     <message>
         <source>{name} (running)</source>
@@ -486,7 +533,7 @@ Zum Szenario &apos;{wanted}&apos; wechseln?</translation>
     <name>JobFormDialog</name>
     <message>
         <source>Saving the job…</source>
-        <extracomment>the filled meter rows as last checked (problems name meters by this order)</extracomment>
+        <extracomment>the filled meter rows as last checked (problems name meters by this order) the question &quot;discard the typed work order?&quot; while it is open</extracomment>
         <translation>Auftrag wird gespeichert…</translation>
     </message>
     <message>
@@ -500,6 +547,22 @@ Zum Szenario &apos;{wanted}&apos; wechseln?</translation>
     <message>
         <source>New work order</source>
         <translation>Auftrag anlegen</translation>
+    </message>
+    <message>
+        <source>Discard the typed work order?</source>
+        <translation>Den eingegebenen Auftrag verwerfen?</translation>
+    </message>
+    <message>
+        <source>The entries in this form are not saved yet.</source>
+        <translation>Die Eingaben in diesem Formular sind noch nicht gespeichert.</translation>
+    </message>
+    <message>
+        <source>Discard</source>
+        <translation>Verwerfen</translation>
+    </message>
+    <message>
+        <source>Keep editing</source>
+        <translation>Weiter bearbeiten</translation>
     </message>
     <message>
         <source>Enter the job as written on the order. The entries are checked like an imported work order file; fields marked * are required.</source>
@@ -833,7 +896,7 @@ Zum Szenario &apos;{wanted}&apos; wechseln?</translation>
     <name>MainWindow</name>
     <message>
         <source>The list of flows could not be loaded: {error}</source>
-        <extracomment>looking for runs the program was stopped in (offered for resuming), see :meth:`offer_interrupted_runs` adding the demo work orders to the job list (demo mode), see :meth:`import_demo_jobs`</extracomment>
+        <extracomment>looking for runs the program was stopped in (offered for resuming), see :meth:`ResumeOffer.offer_interrupted_runs`</extracomment>
         <translation>Die Liste der Abläufe konnte nicht geladen werden: {error}</translation>
     </message>
     <message>
@@ -885,20 +948,8 @@ Zum Szenario &apos;{wanted}&apos; wechseln?</translation>
         <translation>&amp;Über smgwct</translation>
     </message>
     <message>
-        <source>&amp;Demo</source>
-        <translation>De&amp;mo</translation>
-    </message>
-    <message>
-        <source>&amp;Switch scenario…</source>
-        <translation>&amp;Szenario wechseln…</translation>
-    </message>
-    <message>
         <source>Switching the demo scenario…</source>
         <translation>Demo-Szenario wird gewechselt…</translation>
-    </message>
-    <message>
-        <source>Connected to the built-in demo environment (virtual gateway and GWA).</source>
-        <translation>Verbunden mit der eingebauten Demo-Umgebung (virtuelles Gateway und GWA).</translation>
     </message>
     <message>
         <source>--- {flow} started ---</source>
@@ -915,30 +966,6 @@ Zum Szenario &apos;{wanted}&apos; wechseln?</translation>
     <message>
         <source>--- {flow} resumed ---</source>
         <translation>--- {flow} fortgesetzt ---</translation>
-    </message>
-    <message>
-        <source>The flow “{flow}” was interrupted at the step “{step}” (job {job}, {time}): the program or the laptop stopped while it ran.
-
-Resume it now? Steps that succeeded are not repeated.</source>
-        <translation>Der Ablauf „{flow}“ wurde beim Schritt „{step}“ unterbrochen (Auftrag {job}, {time}): Programm oder Laptop wurden währenddessen beendet.
-
-Jetzt fortsetzen? Erfolgreiche Schritte werden nicht wiederholt.</translation>
-    </message>
-    <message>
-        <source>{count} interrupted flows in all: see View &gt; Unfinished flows.</source>
-        <translation>Insgesamt {count} unterbrochene Abläufe: siehe Ansicht &gt; Nicht abgeschlossene Abläufe.</translation>
-    </message>
-    <message>
-        <source>Interrupted flow</source>
-        <translation>Unterbrochener Ablauf</translation>
-    </message>
-    <message>
-        <source>Resume</source>
-        <translation>Fortsetzen</translation>
-    </message>
-    <message>
-        <source>Later</source>
-        <translation>Später</translation>
     </message>
     <message>
         <source>Cancelling the flow…</source>
@@ -959,38 +986,6 @@ Jetzt fortsetzen? Erfolgreiche Schritte werden nicht wiederholt.</translation>
     <message>
         <source>Ready</source>
         <translation>Bereit</translation>
-    </message>
-    <message>
-        <source>Scenario &apos;{name}&apos;: {title}</source>
-        <translation>Szenario &apos;{name}&apos;: {title}</translation>
-    </message>
-    <message>
-        <source>This window is not connected to the built-in demo environment, so there is no scenario to switch.</source>
-        <translation>Dieses Fenster ist nicht mit der eingebauten Demo-Umgebung verbunden, daher gibt es kein Szenario zu wechseln.</translation>
-    </message>
-    <message>
-        <source>The demo scenario is being switched.</source>
-        <translation>Das Demo-Szenario wird gerade gewechselt.</translation>
-    </message>
-    <message>
-        <source>A flow is running. Switch the scenario when it has ended, or cancel it first.</source>
-        <translation>Ein Ablauf läuft. Wechseln Sie das Szenario, wenn er beendet ist, oder brechen Sie ihn vorher ab.</translation>
-    </message>
-    <message>
-        <source>The scenario &apos;{name}&apos; is running already.</source>
-        <translation>Das Szenario &apos;{name}&apos; läuft bereits.</translation>
-    </message>
-    <message>
-        <source>Demo scenario not switched</source>
-        <translation>Demo-Szenario nicht gewechselt</translation>
-    </message>
-    <message>
-        <source>Demo scenario &apos;{name}&apos; is running: {title}</source>
-        <translation>Demo-Szenario &apos;{name}&apos; läuft: {title}</translation>
-    </message>
-    <message>
-        <source>Demo work orders added to the job list: {jobs}</source>
-        <translation>Demo-Aufträge in die Auftragsliste aufgenommen: {jobs}</translation>
     </message>
     <message>
         <source>GWA link set up: {url}. Run the connection check to test it.</source>
@@ -1193,6 +1188,33 @@ Jetzt fortsetzen? Erfolgreiche Schritte werden nicht wiederholt.</translation>
     </message>
 </context>
 <context>
+    <name>ResumeOffer</name>
+    <message>
+        <source>The flow “{flow}” was interrupted at the step “{step}” (job {job}, {time}): the program or the laptop stopped while it ran.
+
+Resume it now? Steps that succeeded are not repeated.</source>
+        <translation>Der Ablauf „{flow}“ wurde beim Schritt „{step}“ unterbrochen (Auftrag {job}, {time}): Programm oder Laptop wurden währenddessen beendet.
+
+Jetzt fortsetzen? Erfolgreiche Schritte werden nicht wiederholt.</translation>
+    </message>
+    <message>
+        <source>{count} interrupted flows in all: see View &gt; Unfinished flows.</source>
+        <translation>Insgesamt {count} unterbrochene Abläufe: siehe Ansicht &gt; Nicht abgeschlossene Abläufe.</translation>
+    </message>
+    <message>
+        <source>Interrupted flow</source>
+        <translation>Unterbrochener Ablauf</translation>
+    </message>
+    <message>
+        <source>Resume</source>
+        <translation>Fortsetzen</translation>
+    </message>
+    <message>
+        <source>Later</source>
+        <translation>Später</translation>
+    </message>
+</context>
+<context>
     <name>Session</name>
     <message>
         <source>Starting the demo environment…</source>
@@ -1226,6 +1248,10 @@ Jetzt fortsetzen? Erfolgreiche Schritte werden nicht wiederholt.</translation>
         <translation>Das Zertifikat kann Inbetriebnahmeprotokolle signieren.</translation>
     </message>
     <message>
+        <source>Saving the password in the keyring…</source>
+        <translation>Das Passwort wird im Schlüsselbund gespeichert…</translation>
+    </message>
+    <message>
         <source>Checking the certificate…</source>
         <translation>Zertifikat wird geprüft…</translation>
     </message>
@@ -1236,6 +1262,10 @@ Jetzt fortsetzen? Erfolgreiche Schritte werden nicht wiederholt.</translation>
     <message>
         <source>{start} to {end}</source>
         <translation>{start} bis {end}</translation>
+    </message>
+    <message>
+        <source>Root CA taken from the certificate file (SHA-256 {fingerprint}): compare the fingerprint with the one your PKI published, or choose the CA certificate file.</source>
+        <translation>Vertrauensanker: Wurzel-CA aus der Zertifikatsdatei (SHA-256 {fingerprint}) – vergleichen Sie den Fingerabdruck mit dem von Ihrer PKI veröffentlichten oder wählen Sie die CA-Zertifikatsdatei.</translation>
     </message>
     <message>
         <source>Set up the report signing certificate</source>

@@ -73,9 +73,9 @@ def _run_flow(run: Any, window: MainWindow, flow: Any) -> Any:
 
 
 async def _question(window: MainWindow) -> FlowScenarioQuestion:
-    await wait_until(lambda: window.scenario_question is not None
-                     and window.scenario_question.isVisible())
-    question = window.scenario_question
+    await wait_until(lambda: window.demo_control.question is not None
+                     and window.demo_control.question.isVisible())
+    question = window.demo_control.question
     assert question is not None
     return question
 
@@ -94,13 +94,13 @@ def test_switch_from_the_menu_follows_the_new_gateway(make_window, translations,
 
     window = make_window(context, registry(), demo=True)
     window.show()
-    assert window.demo_menu.menuAction().isVisible()
+    assert window.demo_control.menu.menuAction().isVisible()
     assert window.demo_badge.text() == "DEMO · default"
     assert "[DEMO · default]" in window.windowTitle()
-    assert window.demo_menu.title() == "&Demo"
+    assert window.demo_control.menu.title() == "&Demo"
 
-    window.switch_scenario_action.trigger()
-    dialog = window.scenario_dialog
+    window.demo_control.switch_action.trigger()
+    dialog = window.demo_control.dialog
     assert isinstance(dialog, DemoScenarioDialog) and dialog.isVisible() and not dialog.isModal()
     rows = {dialog.list.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole):
             dialog.list.topLevelItem(i)
@@ -114,8 +114,8 @@ def test_switch_from_the_menu_follows_the_new_gateway(make_window, translations,
     assert dialog.fresh.text() == "Start from the initial state"
     dialog.ok_button.click()
 
-    run(wait_until(lambda: window.demo_scenario == "delivery" and not window._switching,
-                   timeout=10))
+    demo = window.demo_control
+    run(wait_until(lambda: demo.scenario == "delivery" and not demo.switching, timeout=10))
     assert window.context is context and context.demo is not old_demo
     assert context.han.port != old_han.port
     assert window.connections.cards[Link.HAN].target.text() == \
@@ -126,9 +126,9 @@ def test_switch_from_the_menu_follows_the_new_gateway(make_window, translations,
     assert window.demo_badge.text() == "DEMO · delivery"
     assert "[DEMO · delivery]" in window.windowTitle()
     assert "delivery state" in window.demo_badge.toolTip()
-    assert window.flow_panel.isEnabled() and window.switch_scenario_action.isEnabled()
+    assert window.flow_panel.isEnabled() and window.demo_control.switch_action.isEnabled()
     assert window.statusBar().currentMessage().startswith("Demo scenario 'delivery' is running")
-    assert window.scenario_dialog is None or not window.scenario_dialog.isVisible()
+    assert window.demo_control.dialog is None or not window.demo_control.dialog.isVisible()
     QApplication.processEvents()
     SCREENSHOTS.mkdir(exist_ok=True)
     assert window.grab().save(str(SCREENSHOTS / "main-window-demo-delivery-en.png"))
@@ -155,7 +155,7 @@ def test_handover_under_default_asks_and_switch_then_runs(make_window, translati
 
     window = make_window(context, registry(), demo=True)
     window.show()
-    run(window.demo_jobs_task)
+    run(window.demo_control.jobs_task)
     run(window.jobs.select(HANDOVER_JOB))
     answer_prompts(window)
     first_steps: list[str] = []
@@ -180,7 +180,7 @@ def test_handover_under_default_asks_and_switch_then_runs(make_window, translati
         question.switch_button.click()
         # switched first (from the initial state), then the handover runs against delivery
         await wait_until(lambda: window.bridge.running, timeout=10)
-        assert window.demo_scenario == "delivery"
+        assert window.demo_control.scenario == "delivery"
         assert window.demo_badge.text() == "DEMO · delivery"
         return await task
 
@@ -202,14 +202,14 @@ def test_question_cancel_and_run_anyway(make_window, translations, demo_app, run
     async def scenario() -> list[Any]:
         # a flow without a usual start scenario just runs
         results = [await window.start_flow(fake_flow("technical_data"))]
-        assert window.scenario_question is None
+        assert window.demo_control.question is None
         task = window.start_flow(fake_flow("meter_change"))
         question = await _question(window)
         assert "(scenario 'meter-change')" in question.text()
         assert window.start_flow(fake_flow("meter_change")) is None  # one question at a time
         question.cancel_button.click()
         results.append(await task)
-        assert not window.bridge.running and window.demo_scenario == "default"
+        assert not window.bridge.running and window.demo_control.scenario == "default"
         task = window.start_flow(fake_flow("meter_change"))
         (await _question(window)).run_button.click()
         results.append(await task)
@@ -218,7 +218,7 @@ def test_question_cancel_and_run_anyway(make_window, translations, demo_app, run
     plain, cancelled, anyway = run(scenario())
     assert plain.succeeded and cancelled is None
     assert anyway.succeeded and anyway.results["one"].data["scenario"] == "default"
-    assert window.demo_scenario == "default"
+    assert window.demo_control.scenario == "default"
 
 
 def test_no_question_without_a_usual_scenario_or_outside_the_demo(make_window, context,
@@ -226,18 +226,18 @@ def test_no_question_without_a_usual_scenario_or_outside_the_demo(make_window, c
     translations.apply("en")
     window = make_window(context, [fake_flow("handover")], demo=True)  # no embedded default
     assert _run_flow(run, window, fake_flow("handover")) is not None
-    assert window.scenario_question is None
+    assert window.demo_control.question is None
     faults = demo_app("gwa-outage")  # chosen on purpose for the handover: no question
     window2 = make_window(faults, [fake_flow("handover")], demo=True)
     result = _run_flow(run, window2, fake_flow("handover"))
-    assert result.succeeded and window2.scenario_question is None
+    assert result.succeeded and window2.demo_control.question is None
     assert window2.demo_badge.text() == "DEMO · gwa-outage"
 
 
 def test_demo_jobs_are_added_once(make_window, translations, demo_app, run):
     context = demo_app()
     window = make_window(context, [], demo=True)
-    added = run(window.demo_jobs_task)
+    added = run(window.demo_control.jobs_task)
     assert added == ["DEMO-2025-0001", "DEMO-2025-0002"]
     assert sorted(_rows(window)) == ["DEMO-2025-0001", "DEMO-2025-0002"]
     assert window.jobs.current_job is None  # the technician picks one
@@ -246,7 +246,7 @@ def test_demo_jobs_are_added_once(make_window, translations, demo_app, run):
 
     # a second start over the same data folder: nothing is added again
     again = make_window(context, [], demo=True)
-    assert run(again.demo_jobs_task) == []
+    assert run(again.demo_control.jobs_task) == []
     run(again.jobs.refresh())
     assert sorted(_rows(again)) == ["DEMO-2025-0001", "DEMO-2025-0002"]
     assert again.jobs.error_box is None
@@ -259,31 +259,31 @@ def test_a_failing_switch_is_shown_and_the_window_keeps_working(make_window, tra
     demo, han = context.demo, context.han
     window = make_window(context, [fake_flow("technical_data")], demo=True)
     window.show()
-    assert run(window.switch_scenario("no-such-scenario")) is False
-    box = window.switch_error_box
+    assert run(window.demo_control.switch_scenario("no-such-scenario")) is False
+    box = window.demo_control.error_box
     assert box is not None and box.isVisible() and box.objectName() == "demo-switch-error"
     assert "no-such-scenario" in box.text() and "The scenario 'default' keeps running." \
         in box.text()
     assert context.demo is demo and context.han is han and demo.running
     assert window.demo_badge.text() == "DEMO · default"
-    assert window.flow_panel.isEnabled() and window.switch_scenario_action.isEnabled()
+    assert window.flow_panel.isEnabled() and window.demo_control.switch_action.isEnabled()
     box.close()
     # still usable: a flow runs, a proper switch works
     assert _run_flow(run, window, fake_flow("technical_data")).succeeded
 
     async def switch() -> bool:
-        task = window.switch_scenario_later("meter-change")
+        task = window.demo_control.switch_scenario_later("meter-change")
         assert task is not None
-        await wait_until(lambda: window._switching)
+        await wait_until(lambda: window.demo_control.switching)
         # locked while it switches: flow list, menu entry, a second switch
         assert not window.flow_panel.isEnabled()
-        assert not window.switch_scenario_action.isEnabled()
+        assert not window.demo_control.switch_action.isEnabled()
         assert window.start_flow(fake_flow("technical_data")) is None
         assert window.run_label.text() == "Switching the demo scenario…"
         return await task
 
     assert run(switch()) is True
-    assert window.demo_scenario == "meter-change" and window.flow_panel.isEnabled()
+    assert window.demo_control.scenario == "meter-change" and window.flow_panel.isEnabled()
 
 
 def test_switch_is_refused_while_a_flow_runs(make_window, translations, demo_app, run):
@@ -292,12 +292,12 @@ def test_switch_is_refused_while_a_flow_runs(make_window, translations, demo_app
     slow = fake_flow("technical_data", seconds=0.5)
     window = make_window(context, [slow], demo=True)
     window.show()
-    dialog = window.open_scenario_dialog()
+    dialog = window.demo_control.open_dialog()
     assert dialog.ok_button.isEnabled() and not dialog.blocked.isVisible()
 
     async def scenario() -> Any:
         task = window.start_flow(slow)
-        assert not await window.switch_scenario("delivery")
+        assert not await window.demo_control.switch_scenario("delivery")
         assert dialog.blocked.isVisible() and not dialog.ok_button.isEnabled()
         assert "A flow is running" in dialog.blocked.text()
         return await task
@@ -306,10 +306,10 @@ def test_switch_is_refused_while_a_flow_runs(make_window, translations, demo_app
     refused = [w for w in window.findChildren(QMessageBox)
                if w.objectName() == "demo-switch-refused"]
     assert refused and "A flow is running" in refused[0].text()
-    assert window.demo_scenario == "default"
+    assert window.demo_control.scenario == "default"
     assert dialog.ok_button.isEnabled()  # enabled again after the run
     # picking the running scenario again without "initial state" changes nothing
-    assert window.switch_scenario_later("default") is None
+    assert window.demo_control.switch_scenario_later("default") is None
     assert "running already" in window.statusBar().currentMessage()
 
 
@@ -319,7 +319,7 @@ def test_dialog_and_question_screenshots(make_window, translations, demo_app, ru
     context = demo_app()
     window = make_window(context, [fake_flow("handover")], demo=True)
     window.show()
-    dialog = window.open_scenario_dialog()
+    dialog = window.demo_control.open_dialog()
     dialog.list.setCurrentItem(dialog.list.topLevelItem(1))  # delivery
     run(asyncio.sleep(0.1))
     QApplication.processEvents()

@@ -165,7 +165,7 @@ def import_job(run: Any, window: MainWindow, path: Path) -> str:
     awaited first (a selection made meanwhile would not survive it), and a work order it added
     already is only picked, not imported twice.
     """
-    opening = getattr(window, "demo_jobs_task", None)
+    opening = window.demo_control.jobs_task
     if opening is not None:
         run(asyncio.wait_for(opening, 10))
     job_id = json.loads(path.read_text("utf-8"))["job_id"]

@@ -442,3 +442,57 @@ def test_secret_value_and_long_choice_dialogs(app, run, qtbot):
         assert await chosen == "port7"
 
     run(scenario())
+
+
+# --- background tasks ---------------------------------------------------------------------------
+
+
+def test_task_group_logs_failures_and_cancels_what_outlives_the_shutdown(run, caplog):
+    from ui.views.tasks import TaskGroup
+
+    async def fail() -> None:
+        raise RuntimeError("broken on purpose")
+
+    async def scenario() -> tuple[bool, bool]:
+        tasks = TaskGroup("the test")
+        quick = tasks.spawn(asyncio.sleep(0.01, result="ok"))
+        slow = tasks.spawn(asyncio.sleep(30))
+        tasks.spawn(fail())
+        await tasks.finish(timeout=0.5)
+        return quick.result() == "ok", slow.cancelled() and tasks.pending() == []
+
+    with caplog.at_level("ERROR", logger="ui.views.tasks"):
+        assert run(scenario()) == (True, True)
+    assert any("a task of the test failed" in r.getMessage() for r in caplog.records)
+
+
+# --- report signing certificate -----------------------------------------------------------------
+
+
+def test_signer_setup_opens_one_dialog_and_saves_the_chosen_certificate(make_window, context,
+                                                                         tmp_path):
+    from PySide6.QtCore import QEvent
+
+    from app.report.signer import SignerFiles, demo_report_signer
+    from ui.views.signer_setup import SignerSetupDialog
+
+    store = SettingsStore(tmp_path / "settings.json")
+    window = make_window(context, settings_store=store, loaded=store.load(), demo=False)
+    window.show()
+    assert window.jobs.signer_factory is None  # nothing set up yet: no report can be signed
+    window.signer_action.trigger()
+    dialog = window.signer_dialog
+    assert isinstance(dialog, SignerSetupDialog) and dialog.isVisible() and not dialog.isModal()
+    assert window.open_signer_setup() is dialog  # the open dialog again, not a second one
+
+    files = SignerFiles(tmp_path / "technician.p12")
+    dialog.configured.emit(files)
+    assert store.load().settings.report_cert == str(files.cert)
+    assert window.jobs.signer_factory is not None
+    assert str(files.cert) in window.statusBar().currentMessage()
+
+    dialog.close()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert window.signer_dialog is None
+    demo = make_window(context, demo=True)
+    assert demo.jobs.signer_factory is demo_report_signer

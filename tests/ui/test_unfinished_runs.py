@@ -72,7 +72,7 @@ def test_window_offers_the_interrupted_run_at_start_and_resumes_it(make_window, 
 
     async def scenario():
         await window.interrupted_task
-        box = window.resume_box
+        box = window.resume_offer.box
         assert box is not None and "Verbindungstest" in box.text()
         assert "GWA erreichen" in box.text() and "A-1" in box.text()
         SCREENSHOTS.mkdir(exist_ok=True)

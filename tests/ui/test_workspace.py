@@ -105,7 +105,8 @@ def test_registry_knows_the_han_views_and_takes_new_ones(make_window, context, r
         assert run_in_window(run, window, fake_flow(fail=True)).outcome == "failed"
         assert window.workspace.result_view("fake_connection_test") is view
         assert len(view.runs) == 2 and view.text().endswith("failed")
-        assert window.workspace.count() == 4  # steps, optical tool, jobs, one verdict
+        # steps, optical tool, jobs, unfinished runs, one verdict
+        assert window.workspace.count() == 5
     finally:
         undo()
     assert result_view_for("fake_connection_test") is None
@@ -159,8 +160,10 @@ def test_technical_data_flow_shows_the_gateways_data(make_window, translations, 
     window.set_language(other)
     QApplication.processEvents()
     QApplication.processEvents()
-    titles = {"de": ["Ablauf", "Zähler optisch auslesen", "Aufträge", "Technische Gerätedaten"],
-              "en": ["Flow", "Read meter optically", "Jobs", "Technical data of the gateway"]}
+    titles = {"de": ["Ablauf", "Zähler optisch auslesen", "Aufträge",
+                     "Nicht abgeschlossene Abläufe", "Technische Gerätedaten"],
+              "en": ["Flow", "Read meter optically", "Jobs", "Unfinished flows",
+                     "Technical data of the gateway"]}
     tabs = window.workspace
     assert [tabs.tabText(i) for i in range(tabs.count())] == titles[other]
     window.set_language(lang)

@@ -23,51 +23,35 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.context import AppContext, GwaTarget, Link, LinkState, OpticalTarget
+from app.context import AppContext, GwaTarget
 from app.errors import SmgwctError, Text
 from app.processes.engine import Engine, RunResult
 from app.processes.events import Event, FlowFinished, FlowStarted
 from app.processes.interaction import UserInteraction
-from app.report.signer import (
-    ReportSigner,
-    SignerFiles,
-    SignerPasswords,
-    demo_report_signer,
-    load_report_signer,
-)
-from app.sim import demo_switch
-from app.sim.demo_switch import (
-    ScenarioSwitchError,
-    add_demo_jobs,
-    current_scenario,
-    running_embedded,
-    scenario_info,
-    scenario_infos,
-    scenario_label,
-    start_failure,
-    suggested_scenario,
-)
+from app.report.signer import SignerFiles
 from app.store.audit import AuditLog
 from app.store.db import JobStore
 from app.store.settings import LoadResult, Settings, SettingsStore, data_dir
-from app.transports.optical import OpticalSnapshot, public_key_fingerprint
-from app.workbench import store_folder
 from ui.bridge import EngineBridge, QtUserInteraction
 from ui.gwa_link import GwaLinkFiles
 from ui.i18n import Translations, language, text
-from ui.models.flows import available_flows, flow_name, flow_steps, flow_title
+from ui.models.flows import available_flows, flow_steps, flow_title
 from ui.views.about import about_box
 from ui.views.connections import ConnectionPanel
-from ui.views.demo_scenario import DemoScenarioDialog, FlowScenarioQuestion
+from ui.views.demo_control import DemoControl
 from ui.views.flows import FlowListPanel
-from ui.views.gwa_control import GwaLinkControl, secret_store
+from ui.views.gwa_control import GwaLinkControl
 from ui.views.gwa_setup import GwaSetupDialog
-from ui.views.jobs import JobsPanel, job_data
+from ui.views.jobs import JobsPanel, SignerFactory, job_data
+from ui.views.messages import message_box
+from ui.views.optical_link import OpticalLinkFollower
 from ui.views.optical_view import OpticalReadView
+from ui.views.signer_control import SignerControl
 from ui.views.signer_setup import SignerSetupDialog
 from ui.views.steps import StepView
+from ui.views.tasks import TaskGroup
 from ui.views.trace import TracePanel
-from ui.views.unfinished_runs import UnfinishedRunsPanel
+from ui.views.unfinished_runs import ResumeOffer, UnfinishedRunsPanel
 from ui.views.workspace import Workspace
 from ui.widgets.status import app_icon
 from ui.widgets.style import WINDOW_STYLE
@@ -127,14 +111,7 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._detached = False
         self._current_flow: Any = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        # demo mode: the embedded default a switch copies its settings from (also after a
-        # failed switch left nothing running), the open dialog and question, a running switch
-        self._demo_template = running_embedded(context)
-        self._switching = False
-        self.scenario_dialog: DemoScenarioDialog | None = None
-        self.scenario_question: FlowScenarioQuestion | None = None
-        self.switch_error_box: QMessageBox | None = None
+        self.tasks = TaskGroup()
 
         self.interaction = QtUserInteraction(self, on_cancel=self._cancel_from_prompt)
         self.engine = engine_factory(self.interaction, context)
@@ -151,7 +128,9 @@ class MainWindow(QMainWindow):
         )
         self.workspace = Workspace(self.step_view, self)
         self.workspace.add_tool(OPTICAL_TOOL, self.optical_view)
-        self.signer_dialog: SignerSetupDialog | None = None
+        self.optical_link = OpticalLinkFollower(self.optical_view, context, self.connections)
+        self.signer_control = SignerControl(self, context, demo=self.demo)
+        self.signer_control.configured.connect(self._signer_configured)
         self.jobs = JobsPanel(context, self, audit=self.engine.audit, runs=self.engine.store,
                               demo=self.demo, signer=self._signer_factory())
         self.workspace.add_tool(JOBS_TOOL, self.jobs)
@@ -159,9 +138,16 @@ class MainWindow(QMainWindow):
         self.unfinished = UnfinishedRunsPanel(self.engine.store, flow_list,
                                               active_run=self._active_run, parent=self)
         self.workspace.add_tool(UNFINISHED_TOOL, self.unfinished)
-        self.resume_box: QMessageBox | None = None
+        self.resume_offer = ResumeOffer(self, self.unfinished,
+                                        lambda: self.workspace.show_tool(UNFINISHED_TOOL))
         self.gwa = GwaLinkControl(self, context, self.connections)
         self.gwa.configured.connect(self._gwa_configured)
+        self.demo_control = DemoControl(
+            self, context, self.bridge, self.jobs, self.engine.audit, self.tasks,
+            enabled=self.demo, leave_site=self._leave_site, run_flow=self._run_flow,
+            closing=lambda: self._closing)
+        self.demo_control.switching_changed.connect(self._on_switching)
+        self.demo_control.site_changed.connect(self._after_switch)
         self.setStyleSheet(WINDOW_STYLE)
         self._build_layout()
         self._build_menus()
@@ -173,8 +159,6 @@ class MainWindow(QMainWindow):
         self.bridge.run_ended.connect(self._on_run_ended)
         self.flow_panel.start_requested.connect(self.start_flow)
         self.step_view.cancel_requested.connect(self.cancel_flow)
-        self.optical_view.running_changed.connect(self._on_optical_running)
-        self.optical_view.snapshot_received.connect(self._on_optical_snapshot)
         self.jobs.current_changed.connect(self._on_job_changed)
         self.unfinished.resume_requested.connect(self.resume_flow)
 
@@ -191,12 +175,10 @@ class MainWindow(QMainWindow):
             self.gwa.restore_later(stored_gwa)
         self.jobs.refresh_later()
         #: looking for runs the program was stopped in (offered for resuming), see
-        #: :meth:`offer_interrupted_runs`
-        self.interrupted_task = self._spawn(self.offer_interrupted_runs())
-        #: adding the demo work orders to the job list (demo mode), see :meth:`import_demo_jobs`
-        self.demo_jobs_task: asyncio.Task[list[str]] | None = None
-        if self.demo and self._demo_template is not None:
-            self.demo_jobs_task = self._spawn(self.import_demo_jobs())
+        #: :meth:`ResumeOffer.offer_interrupted_runs`
+        self.interrupted_task = self.tasks.spawn(self.resume_offer.offer_interrupted_runs(
+            lambda: not self._closing and not self.bridge.running))
+        self.demo_control.start()
 
     # --- construction --------------------------------------------------------------------------
 
@@ -278,34 +260,18 @@ class MainWindow(QMainWindow):
             self.language_menu.addAction(action)
             self.language_actions[code] = action
 
-        self._build_demo_menu()
+        self.demo_control.build_menu(bar)
 
         self.help_menu = bar.addMenu("")
         self.about_action = QAction(self)
         self.about_action.triggered.connect(self.show_about)
         self.help_menu.addAction(self.about_action)
 
-    def _build_demo_menu(self) -> None:
-        """Menu "Demo" (demo mode only): switch the scenario; further demo actions go here."""
-        self.demo_menu = self.menuBar().addMenu("")
-        self.demo_menu.setObjectName("demo-menu")
-        self.demo_menu.menuAction().setVisible(self.demo)
-        self.switch_scenario_action = QAction(self)
-        self.switch_scenario_action.setObjectName("switch-scenario-action")
-        self.switch_scenario_action.triggered.connect(lambda: self.open_scenario_dialog())
-        self.demo_menu.addAction(self.switch_scenario_action)
-
     def _build_status_bar(self) -> None:
         status = self.statusBar()
         self.run_label = QLabel(self)
         self.run_label.setObjectName("run-state")
-        self.demo_badge = QLabel("DEMO", self)
-        self.demo_badge.setObjectName("demo-badge")
-        self.demo_badge.setStyleSheet(
-            "QLabel { color: #ffffff; background: #e37400; border-radius: 4px;"
-            " padding: 1px 8px; font-weight: 700; }"
-        )
-        self.demo_badge.setVisible(self.demo)
+        self.demo_badge = self.demo_control.badge
         status.addPermanentWidget(self.run_label)
         status.addPermanentWidget(self.demo_badge)
 
@@ -341,9 +307,8 @@ class MainWindow(QMainWindow):
         self.language_menu.setTitle(self.tr("&Language"))
         self.help_menu.setTitle(self.tr("&Help"))
         self.about_action.setText(self.tr("&About smgwct"))
-        self.demo_menu.setTitle(self.tr("&Demo"))
-        self.switch_scenario_action.setText(self.tr("&Switch scenario…"))
-        self._render_demo_state()
+        self.demo_control.retranslate()
+        self._render_title()
         for code, action in self.language_actions.items():
             action.setChecked(code == language())
         self._render_run_state()
@@ -359,18 +324,12 @@ class MainWindow(QMainWindow):
         """Start ``flow`` (from the list's button or a double click).
 
         In demo mode a flow made for another scenario (``FLOW_SCENARIOS``) first asks whether to
-        switch to it (see :meth:`ask_flow_scenario`); the returned task then ends with the run.
+        switch to it (see :meth:`DemoControl.start_flow`); the returned task then ends with the
+        run.
         """
-        if self.bridge.running or self._switching:
+        if self.bridge.running or self.demo_control.switching:
             return None
-        wanted = suggested_scenario(self.context, flow_name(flow)) if self.demo else None
-        if wanted is None:
-            return self._run_flow(flow)
-        if self.scenario_question is not None:  # asked already: bring the question back
-            self.scenario_question.raise_()
-            self.scenario_question.activateWindow()
-            return None
-        return self._spawn(self._ask_then_run(flow, wanted))
+        return self.demo_control.start_flow(flow)
 
     def _run_flow(self, flow: Any) -> asyncio.Task[Any] | None:
         self._current_flow = flow
@@ -388,9 +347,9 @@ class MainWindow(QMainWindow):
     def resume_flow(self, flow: Any, run_id: str) -> asyncio.Task[Any] | None:
         """Continue the stored run ``run_id`` of ``flow`` where it stopped (Fortsetzen): the
         steps that succeeded are shown as done, the interrupted one is asked about first."""
-        if self.bridge.running or self._switching:
+        if self.bridge.running or self.demo_control.switching:
             return None
-        self._close_resume_box()
+        self.resume_offer.close()
         self._current_flow = flow
         self.workspace.show_steps()
         self.step_view.begin(flow_title(flow), flow_steps(flow))
@@ -404,60 +363,6 @@ class MainWindow(QMainWindow):
 
     def _active_run(self) -> str | None:
         return self.bridge.run_id if self.bridge.running else None
-
-    async def offer_interrupted_runs(self) -> list[Any]:
-        """After a start: when the program was stopped during a run, say so and offer to resume
-        the newest such run (non-modal; the tab "Nicht abgeschlossene Abläufe" lists all)."""
-        runs = await self.unfinished.refresh()
-        interrupted = [r for r in runs if r.interrupted]
-        if interrupted and not self._closing and not self.bridge.running:
-            self._offer_resume(interrupted[0], len(interrupted))
-        return interrupted
-
-    def _offer_resume(self, run: Any, count: int) -> QMessageBox:
-        panel = self.unfinished
-        body = self.tr(
-            "The flow “{flow}” was interrupted at the step “{step}” (job {job}, {time}): the "
-            "program or the laptop stopped while it ran.\n\nResume it now? Steps that "
-            "succeeded are not repeated.").format(
-                flow=panel.flow_text(run), step=panel.step_text(run) or "–",
-                job=run.job_id or "–",
-                time=run.updated.astimezone().strftime("%Y-%m-%d %H:%M"))
-        if count > 1:
-            body += "\n\n" + self.tr(
-                "{count} interrupted flows in all: see View > Unfinished flows.").format(
-                    count=count)
-        self._close_resume_box()
-        box = QMessageBox(QMessageBox.Icon.Question, self.tr("Interrupted flow"), body,
-                          QMessageBox.StandardButton.NoButton, self)
-        box.setObjectName("resume-offer")
-        resume = box.addButton(self.tr("Resume"), QMessageBox.ButtonRole.AcceptRole)
-        later = box.addButton(self.tr("Later"), QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(resume)
-        box.setEscapeButton(later)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-
-        def answered(button: Any) -> None:
-            if button is resume:
-                panel.request_resume(run)
-            else:
-                self.workspace.show_tool(UNFINISHED_TOOL)
-
-        box.buttonClicked.connect(answered)
-        box.destroyed.connect(lambda *_, gone=box: self._forget_resume_box(gone))
-        self.resume_box = box
-        box.open()
-        return box
-
-    def _forget_resume_box(self, gone: QMessageBox) -> None:
-        if self.resume_box is gone:
-            self.resume_box = None
-
-    def _close_resume_box(self) -> None:
-        box, self.resume_box = self.resume_box, None
-        if box is not None:
-            with contextlib.suppress(RuntimeError):
-                box.close()
 
     def cancel_flow(self) -> None:
         if self.bridge.cancel():
@@ -479,11 +384,10 @@ class MainWindow(QMainWindow):
             self._render_run_state()
 
     def _on_busy(self, busy: bool) -> None:
-        self.flow_panel.set_busy(busy or self._switching)
-        self.unfinished.set_busy(busy or self._switching)
+        switching = self.demo_control.switching
+        self.flow_panel.set_busy(busy or switching)
+        self.unfinished.set_busy(busy or switching)
         self._render_run_state()
-        if self.scenario_dialog is not None:
-            self.scenario_dialog.set_blocked(self._switch_refusal())
 
     def _on_run_ended(self, outcome: RunResult | SmgwctError | None) -> None:
         if isinstance(outcome, SmgwctError):
@@ -504,7 +408,7 @@ class MainWindow(QMainWindow):
         self.flow_panel.set_job(job.job_id if job is not None else None)
 
     def _render_run_state(self) -> None:
-        if self._switching:
+        if self.demo_control.switching:
             self.run_label.setText(self.tr("Switching the demo scenario…"))
         elif self.bridge.running:
             self.run_label.setText(self.tr("Flow running"))
@@ -518,147 +422,22 @@ class MainWindow(QMainWindow):
         """Show a finished run in its flow's result view (see :mod:`ui.views.results`)."""
         return self.workspace.show_result(result, self._current_flow)
 
-    # --- demo mode: scenarios and demo work orders ---------------------------------------------
+    # --- demo mode ------------------------------------------------------------------------------
 
-    @property
-    def demo_scenario(self) -> str | None:
-        """The scenario the demo environment runs (``None``: none, or not in demo mode)."""
-        return current_scenario(self.context)
+    def _render_title(self) -> None:
+        """The window title names the running demo scenario ("… [DEMO · delivery]")."""
+        mark = f"  [{self.demo_control.mark()}]" if self.demo else ""
+        self.setWindowTitle(self.tr("smgwct – SMGW commissioning") + mark)
 
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # built before the loop runs
-            loop = asyncio.get_event_loop()
-        task = loop.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("a task of the window failed", exc_info=task.exception())
-
-    async def _finish_tasks(self) -> None:
-        """Let a running switch end (it must not leave simulators behind), cancel the rest."""
-        pending = [t for t in self._tasks if not t.done()]
-        if pending:
-            _done, still = await asyncio.wait(pending, timeout=15)
-            for task in still:
-                task.cancel()
-            if still:
-                await asyncio.wait(still, timeout=2)
-
-    def _render_demo_state(self) -> None:
-        """Badge and window title name the running scenario ("DEMO · delivery")."""
-        scenario = self.demo_scenario
-        mark = f"DEMO · {scenario_label(scenario)}" if scenario else "DEMO"
-        self.demo_badge.setText(mark)
-        self.setWindowTitle(
-            self.tr("smgwct – SMGW commissioning") + (f"  [{mark}]" if self.demo else ""))
-        tip = self.tr("Connected to the built-in demo environment (virtual gateway and GWA).")
-        if scenario:
-            info = scenario_info(scenario)
-            tip += "\n" + self.tr("Scenario '{name}': {title}").format(
-                name=info.label, title=text(info.title))
-        self.demo_badge.setToolTip(tip)
-
-    def _switch_refusal(self) -> str | None:
-        """Why the scenario cannot be switched now, or ``None``."""
-        if self._demo_template is None:
-            return self.tr("This window is not connected to the built-in demo environment, so "
-                           "there is no scenario to switch.")
-        if self._switching:
-            return self.tr("The demo scenario is being switched.")
-        if self.bridge.running:
-            return self.tr("A flow is running. Switch the scenario when it has ended, or "
-                           "cancel it first.")
-        return None
-
-    def open_scenario_dialog(self) -> DemoScenarioDialog:
-        """Show the non-modal dialog "Szenario wechseln…" (the open one again, if any)."""
-        if self.scenario_dialog is not None:
-            self.scenario_dialog.show()
-            self.scenario_dialog.raise_()
-            return self.scenario_dialog
-        current = self.demo_scenario
-        dialog = DemoScenarioDialog(self, scenario_infos(current), current)
-        dialog.chosen.connect(
-            lambda name, fresh: self.switch_scenario_later(name, fresh=fresh))
-        dialog.finished.connect(self._scenario_dialog_closed)
-        dialog.set_blocked(self._switch_refusal())
-        self.scenario_dialog = dialog
-        dialog.show()
-        dialog.raise_()
-        dialog.activateWindow()
-        return dialog
-
-    def _scenario_dialog_closed(self) -> None:
-        dialog, self.scenario_dialog = self.scenario_dialog, None
-        if dialog is not None:
-            dialog.deleteLater()
-
-    def switch_scenario_later(self, scenario: str, *,
-                              fresh: bool = False) -> asyncio.Task[bool] | None:
-        """Start :meth:`switch_scenario` on the loop (nothing to do: the scenario runs already)."""
-        if scenario == self.demo_scenario and not fresh:
-            self.statusBar().showMessage(self.tr("The scenario '{name}' is running already.")
-                                         .format(name=scenario_label(scenario)), 10000)
-            return None
-        return self._spawn(self.switch_scenario(scenario, fresh=fresh))
-
-    async def switch_scenario(self, scenario: str, *, fresh: bool = False) -> bool:
-        """Stop the demo environment and start it in ``scenario``; this window's context follows
-        it. Refused while a flow runs; a start error is shown and the window keeps working."""
-        refusal = self._switch_refusal()
-        if refusal is not None:
-            box = self._message_box(QMessageBox.Icon.Information,
-                                    self.tr("Demo scenario not switched"), refusal)
-            box.setObjectName("demo-switch-refused")
-            return False
-        status = self.statusBar()
-        self._set_switching(True)
-        try:
-            self.optical_view.stop()  # the read head goes away with the old site
-            await self.optical_view.wait_stopped()
-            embedded = await demo_switch.switch_scenario(
-                self.context, scenario, fresh=fresh, template=self._demo_template,
-                progress=lambda step: status.showMessage(text(step)))
-        except Exception as exc:  # noqa: BLE001 - the window must keep working
-            error = exc if isinstance(exc, SmgwctError) else start_failure(
-                exc, scenario_label(scenario))
-            if not isinstance(exc, ScenarioSwitchError):
-                log.exception("switching the demo scenario failed")
-            self._demo_template = running_embedded(self.context) or self._demo_template
-            self._after_switch()
-            status.showMessage(text(error.message), 15000)
-            if self.switch_error_box is not None:
-                self.switch_error_box.close()
-            box = self._message_box(QMessageBox.Icon.Critical,
-                                    self.tr("Demo scenario not switched"),
-                                    error.describe(language()))
-            box.setObjectName("demo-switch-error")
-            box.destroyed.connect(lambda *_: setattr(self, "switch_error_box", None))
-            self.switch_error_box = box
-            return False
-        finally:
-            self._set_switching(False)
-        self._demo_template = embedded
-        self._after_switch()
-        info = scenario_info(embedded.scenario_name)
-        status.showMessage(self.tr("Demo scenario '{name}' is running: {title}").format(
-            name=info.label, title=text(info.title)), 15000)
-        return True
-
-    def _set_switching(self, switching: bool) -> None:
-        self._switching = switching
+    def _on_switching(self, switching: bool) -> None:
         self.flow_panel.setEnabled(not switching)
         self.flow_panel.set_busy(switching or self.bridge.running)
-        self.switch_scenario_action.setEnabled(not switching)
-        if self.scenario_dialog is not None:
-            self.scenario_dialog.set_blocked(self._switch_refusal())
         self._render_run_state()
+
+    async def _leave_site(self) -> None:
+        """Before a switch: the optical read head goes away with the old site."""
+        self.optical_view.stop()
+        await self.optical_view.wait_stopped()
 
     def _after_switch(self) -> None:
         """The views show the context's new targets (the link states were reset)."""
@@ -666,103 +445,7 @@ class MainWindow(QMainWindow):
         if optical is not None:
             self.optical_view.set_port(optical.port)
         self.connections.bind(self.context)
-        self._render_demo_state()
-
-    def ask_flow_scenario(self, flow: Any, wanted: str) -> FlowScenarioQuestion:
-        """The non-modal question before a flow made for the scenario ``wanted``."""
-        current = self.demo_scenario or ""
-        question = FlowScenarioQuestion(self, flow=text(flow_title(flow)),
-                                        current=scenario_info(current),
-                                        wanted=scenario_info(wanted))
-        question.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        question.destroyed.connect(lambda *_: setattr(self, "scenario_question", None))
-        self.scenario_question = question
-        question.show()  # non-modal: the window stays usable while the question waits
-        question.raise_()
-        question.activateWindow()
-        return question
-
-    async def _ask_then_run(self, flow: Any, wanted: str) -> Any:
-        question = self.ask_flow_scenario(flow, wanted)
-        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        question.answered.connect(lambda a: answer.done() or answer.set_result(a))
-        choice = await answer
-        self.scenario_question = None
-        if choice == FlowScenarioQuestion.CANCEL or self._closing:
-            return None
-        if choice == FlowScenarioQuestion.SWITCH and not await self.switch_scenario(
-                wanted, fresh=True):
-            return None
-        task = self._run_flow(flow)
-        return await task if task is not None else None
-
-    def _close_demo_dialogs(self) -> None:
-        for dialog in (self.scenario_question, self.scenario_dialog):
-            if dialog is not None:
-                with contextlib.suppress(RuntimeError):  # deleted with the window already
-                    dialog.close()
-
-    async def import_demo_jobs(self) -> list[str]:
-        """Add the demo work orders (handover, meter change) to the job list unless it holds
-        them; the current job stays as it is. Returns the job numbers added.
-
-        They go in through a store of their own (one transaction each, a job added meanwhile is
-        left alone), not through the panel's import, which would make each the current job. The
-        panel opens the job list first (a new file is set up once, not by two connections).
-        """
-        await self.jobs.refresh()
-        if self.jobs.store is None:  # the job list cannot be opened; the panel said why
-            return []
-        audit = self.engine.audit
-        try:
-            added = await asyncio.to_thread(
-                lambda: add_demo_jobs(store_folder(self.context), audit))
-        except SmgwctError as exc:
-            log.warning("demo work orders not added: %s", exc)
-            self.statusBar().showMessage(exc.describe(language()), 15000)
-            return []
-        await self.jobs.refresh()
-        if added:
-            self.statusBar().showMessage(
-                self.tr("Demo work orders added to the job list: {jobs}").format(
-                    jobs=", ".join(added)), 10000)
-        return added
-
-    # --- optical read head ---------------------------------------------------------------------
-
-    def _on_optical_running(self, running: bool) -> None:
-        """The optical card follows the optical view: connecting, then failed or kept."""
-        view = self.optical_view
-        if running:
-            port, protocol = view.port, view.protocol
-            self.context.optical = OpticalTarget(port, protocol)
-            self.connections.cards[Link.OPTICAL].set_target(port)
-            self.context.update_link(Link.OPTICAL, state=LinkState.CONNECTING, peer=None,
-                                     fingerprint=None, last_error=None)
-            return
-        current = self.context.link(Link.OPTICAL)
-        if view.error is not None:
-            self.context.update_link(Link.OPTICAL, state=LinkState.FAILED,
-                                     last_error=view.error.message)
-        elif current.state is LinkState.CONNECTING:  # stopped before any telegram came
-            self.context.update_link(Link.OPTICAL, state=LinkState.UNKNOWN)
-
-    def _on_optical_snapshot(self, snapshot: OpticalSnapshot) -> None:
-        if snapshot.status.frames_ok == 0:
-            return
-        identity = snapshot.identity
-        sid = identity.server_id
-        peer = sid.display if sid is not None else None
-        if peer and identity.manufacturer:
-            peer = f"{peer} ({identity.manufacturer})"
-        key = identity.public_key
-        fingerprint = public_key_fingerprint(key) if key else None
-        hint = snapshot.status.hint if snapshot.status.noisy else None
-        current = self.context.link(Link.OPTICAL)
-        wanted = (LinkState.CONNECTED, peer, fingerprint, hint)
-        if (current.state, current.peer, current.fingerprint, current.last_error) != wanted:
-            self.context.update_link(Link.OPTICAL, state=LinkState.CONNECTED, peer=peer,
-                                     fingerprint=fingerprint, last_error=hint)
+        self._render_title()
 
     # --- GWA link ------------------------------------------------------------------------------
 
@@ -784,22 +467,14 @@ class MainWindow(QMainWindow):
 
     # --- report signing certificate ------------------------------------------------------------
 
+    @property
+    def signer_dialog(self) -> SignerSetupDialog | None:
+        """The open dialog "Signaturzertifikat für Protokolle einrichten", if any."""
+        return self.signer_control.dialog
+
     def open_signer_setup(self) -> SignerSetupDialog:
         """Show the non-modal dialog "Signaturzertifikat für Protokolle einrichten"."""
-        if self.signer_dialog is not None:
-            self.signer_dialog.show()
-            self.signer_dialog.raise_()
-            return self.signer_dialog
-        dialog = SignerSetupDialog(self, SignerFiles.from_settings(self.settings),
-                                   secret_store(self.context))
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.configured.connect(self._signer_configured)
-        dialog.destroyed.connect(lambda *_: setattr(self, "signer_dialog", None))
-        self.signer_dialog = dialog
-        dialog.show()
-        dialog.raise_()
-        dialog.activateWindow()
-        return dialog
+        return self.signer_control.open_setup(SignerFiles.from_settings(self.settings))
 
     def _signer_configured(self, files: SignerFiles) -> None:
         self.settings = files.to_settings(self.settings)
@@ -808,41 +483,22 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(
             self.tr("Reports are now signed with {path}.").format(path=files.cert), 15000)
 
-    def _signer_factory(self) -> Callable[[Path, str], ReportSigner] | None:
+    def _signer_factory(self) -> SignerFactory | None:
         """What signs reports: the demo PKI in demo mode, else the configured certificate."""
-        if self.demo:
-            return demo_report_signer
-        files = SignerFiles.from_settings(self.settings)
-        if files is None:
-            return None
-        store = secret_store(self.context)
-
-        def load(_folder: Path, _smgw_id: str) -> ReportSigner:  # worker thread
-            return load_report_signer(files, SignerPasswords(None, store))
-
-        return load
+        return self.signer_control.factory(SignerFiles.from_settings(self.settings))
 
     # --- messages ------------------------------------------------------------------------------
 
-    def _message_box(self, icon: QMessageBox.Icon, title: str, body: str) -> QMessageBox:
-        """A message box opened without blocking (``open()``), deleted when closed."""
-        box = QMessageBox(icon, title, body, QMessageBox.StandardButton.Ok, self)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
-        return box
-
     def _show_notice(self, notice: Text) -> QMessageBox:
         self.statusBar().showMessage(text(notice), 15000)
-        box = self._message_box(
-            QMessageBox.Icon.Warning, self.tr("Settings were reset"), text(notice)
-        )
+        box = message_box(self, QMessageBox.Icon.Warning, self.tr("Settings were reset"),
+                          text(notice))
         box.setObjectName("settings-notice")
         return box
 
     def _show_error(self, error: SmgwctError) -> QMessageBox:
-        return self._message_box(
-            QMessageBox.Icon.Critical, self.tr("Error"), error.describe(language())
-        )
+        return message_box(self, QMessageBox.Icon.Critical, self.tr("Error"),
+                           error.describe(language()))
 
     def show_about(self) -> QMessageBox:
         box = about_box(self)
@@ -900,8 +556,8 @@ class MainWindow(QMainWindow):
         for dialog in list(self.interaction.open_dialogs):
             dialog.dismiss()
         self.gwa.close_dialog()
-        self._close_demo_dialogs()
-        self._close_resume_box()
+        self.demo_control.close_dialogs()
+        self.resume_offer.close()
         self.optical_view.stop()
         self.connections.unbind()
         super().closeEvent(event)
@@ -909,9 +565,9 @@ class MainWindow(QMainWindow):
 
     async def shutdown(self) -> None:
         """Stop the running flow, stop listening and close the job database and audit log."""
-        self._close_demo_dialogs()
+        self.demo_control.close_dialogs()
         await self.bridge.shutdown()
-        await self._finish_tasks()
+        await self.tasks.finish()  # a running switch must not leave simulators behind
         await self.optical_view.shutdown()
         await self.gwa.shutdown()
         await self.jobs.shutdown()

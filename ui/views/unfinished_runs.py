@@ -2,21 +2,24 @@
 
 The list comes from :func:`app.processes.unfinished.unfinished_runs` on the job database's own
 worker thread; "Fortsetzen" asks the main window to resume the selected run, which continues at
-the step where it stopped (steps that succeeded are shown as done and not repeated).
+the step where it stopped (steps that succeeded are shown as done and not repeated). After a
+start, :class:`ResumeOffer` offers the newest run the program was stopped in.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
@@ -223,4 +226,76 @@ class UnfinishedRunsPanel(QWidget):
         super().changeEvent(event)
 
 
-__all__ = ["UnfinishedRunsPanel"]
+class ResumeOffer(QObject):
+    """The non-modal question after a start: resume the run the program was stopped in?
+
+    "Fortsetzen" resumes it through ``panel`` (:attr:`UnfinishedRunsPanel.resume_requested`),
+    "Später" calls ``show_list`` (the tab "Nicht abgeschlossene Abläufe" lists every run).
+    """
+
+    def __init__(self, window: QWidget, panel: UnfinishedRunsPanel,
+                 show_list: Callable[[], None]) -> None:
+        super().__init__(window)
+        self.window = window
+        self.panel = panel
+        self.show_list = show_list
+        self.box: QMessageBox | None = None
+
+    async def offer_interrupted_runs(self, allowed: Callable[[], bool]) -> list[UnfinishedRun]:
+        """Read the list; when the program was stopped during a run, say so and offer to resume
+        the newest such run if ``allowed()`` (the window is not closing, no flow runs)."""
+        runs = await self.panel.refresh()
+        interrupted = [r for r in runs if r.interrupted]
+        if interrupted and allowed():
+            self.offer(interrupted[0], len(interrupted))
+        return interrupted
+
+    def offer(self, run: UnfinishedRun, count: int) -> QMessageBox:
+        """Ask about ``run``, one of ``count`` interrupted runs (replaces an open question)."""
+        panel = self.panel
+        body = self.tr(
+            "The flow “{flow}” was interrupted at the step “{step}” (job {job}, {time}): the "
+            "program or the laptop stopped while it ran.\n\nResume it now? Steps that "
+            "succeeded are not repeated.").format(
+                flow=panel.flow_text(run), step=panel.step_text(run) or "–",
+                job=run.job_id or "–",
+                time=run.updated.astimezone().strftime("%Y-%m-%d %H:%M"))
+        if count > 1:
+            body += "\n\n" + self.tr(
+                "{count} interrupted flows in all: see View > Unfinished flows.").format(
+                    count=count)
+        self.close()
+        box = QMessageBox(QMessageBox.Icon.Question, self.tr("Interrupted flow"), body,
+                          QMessageBox.StandardButton.NoButton, self.window)
+        box.setObjectName("resume-offer")
+        resume = box.addButton(self.tr("Resume"), QMessageBox.ButtonRole.AcceptRole)
+        later = box.addButton(self.tr("Later"), QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(resume)
+        box.setEscapeButton(later)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def answered(button: Any) -> None:
+            if button is resume:
+                panel.request_resume(run)
+            else:
+                self.show_list()
+
+        box.buttonClicked.connect(answered)
+        box.destroyed.connect(lambda *_, gone=box: self._forget(gone))
+        self.box = box
+        box.open()
+        return box
+
+    def _forget(self, gone: QMessageBox) -> None:
+        if self.box is gone:
+            self.box = None
+
+    def close(self) -> None:
+        """Close the open question, if any."""
+        box, self.box = self.box, None
+        if box is not None:
+            with contextlib.suppress(RuntimeError):
+                box.close()
+
+
+__all__ = ["ResumeOffer", "UnfinishedRunsPanel"]
