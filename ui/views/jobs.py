@@ -56,6 +56,7 @@ from app.workbench import store_folder
 from ui.i18n import language, text
 from ui.views.job_form import JobFormDialog
 from ui.views.job_photos import PhotoPicker, forget_deleted, store_photo
+from ui.views.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ class JobsPanel(QWidget):
         self.file_dialog: QFileDialog | None = None
         self.input_dialog: QInputDialog | None = None
         self.job_form: JobFormDialog | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.tasks = TaskGroup("the job list")
         self._report_running = False
         self._selection = 0  # counts selections, so that a stale read never replaces a newer one
         self._build()
@@ -211,14 +212,7 @@ class JobsPanel(QWidget):
     # --- tasks ---------------------------------------------------------------------------------
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # built before the loop runs
-            loop = asyncio.get_event_loop()
-        task = loop.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return self.tasks.spawn(coro)
 
     _store_lock: asyncio.Lock | None = None
 
@@ -624,9 +618,7 @@ class JobsPanel(QWidget):
 
     async def shutdown(self) -> None:
         """Wait for running work, then close the job store (the audit log is the engine's)."""
-        pending = [t for t in self._tasks if not t.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=10)
+        await self.tasks.finish(timeout=10)
         store, self.store = self.store, None
         if store is not None:
             if self.context.extras.get(JOB_STORE_EXTRA) is store:
