@@ -8,6 +8,7 @@ it, the settings keep only URL and paths, the password lives in the (fake) keyri
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -243,3 +244,48 @@ def test_the_link_uses_the_shared_keyring_password_source(files, tmp_path):
     store.set(*typed.to_remember)
     # the signer's source finds the same keyring entry for the same file
     assert SignerPasswords(None, store).stored(typed.to_remember[0]) == PASSWORD
+
+
+class SlowKeyring(MemorySecretStore):
+    """A keyring whose ``set`` waits (like an operating-system prompt) until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.saves = 0
+
+    def set(self, key: str, value: str) -> None:
+        self.saves += 1
+        self.entered.set()
+        assert self.release.wait(10), "never released"
+        super().set(key, value)
+
+
+def test_the_dialog_stays_busy_while_the_keyring_saves(make_window, run, demo, files, tmp_path,
+                                                       qtbot):
+    """OK again, Escape or closing while the keyring saves neither saves twice nor loses the
+    set-up: the link is applied once, when the save is done."""
+    store = SlowKeyring()
+    window = make_window(gui_context(demo, tmp_path, store), [])
+    dialog = window.open_gwa_setup()
+    applied: list[Any] = []
+    dialog.applied.connect(lambda target, _files: applied.append(target))
+    fill(dialog, demo.context.gwa.base_url, files["ca"], files["p12"], password=PASSWORD)
+
+    async def press_twice_and_close_while_saving() -> None:
+        task = dialog.apply()
+        assert task is not None
+        assert await asyncio.to_thread(store.entered.wait, 10), "the save never began"
+        QApplication.processEvents()
+        assert not dialog.apply_button.isEnabled() and not dialog.cancel_button.isEnabled()
+        assert dialog.apply() is None  # a second OK starts no second run
+        dialog.close()
+        qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+        assert dialog.isVisible() and not task.done()
+        store.release.set()
+        await dialog.wait_checked()
+
+    run(press_twice_and_close_while_saving())
+    assert store.saves == 1 and len(applied) == 1
+    assert window.context.gwa is not None and window.context.gwa.base_url == applied[0].base_url

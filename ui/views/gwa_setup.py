@@ -67,6 +67,7 @@ class GwaSetupDialog(QDialog):
         self._error: SmgwctError | None = None
         self._checking = False
         self._finished = False
+        self._saving = False
         self.pickers: list[QFileDialog] = []
 
         self.intro = QLabel(self)
@@ -203,21 +204,30 @@ class GwaSetupDialog(QDialog):
         passwords = LinkPasswords(self.password.text() or None, self.store)
         self._set_checking(True)
         try:
-            target = await asyncio.to_thread(load_target, files, passwords, self.workdir)
-        except SmgwctError as exc:
-            self._show_error(exc)
-            return False
+            try:
+                target = await asyncio.to_thread(load_target, files, passwords, self.workdir)
+            except SmgwctError as exc:
+                self._show_error(exc)
+                return False
+            self._finished = True  # closing now must not cancel this very task
+            remember = passwords.to_remember
+            if remember is not None and self.save_password.isChecked() and self.store:
+                # busy until the keyring is done (it may wait for the operating system): a
+                # second OK would save twice, closing now would lose the set-up
+                self._saving = True
+                self.cancel_button.setEnabled(False)
+                try:
+                    await asyncio.to_thread(self.store.set, *remember)
+                except SecretStoreUnavailable as exc:
+                    log.warning("GWA password not saved: %s", exc.message.en)
+                finally:
+                    self._saving = False
+                    with contextlib.suppress(RuntimeError):
+                        self.cancel_button.setEnabled(True)
         finally:
             with contextlib.suppress(RuntimeError):  # the dialog may be gone
                 self._set_checking(False)
-        remember = passwords.to_remember
-        if remember is not None and self.save_password.isChecked() and self.store:
-            try:
-                await asyncio.to_thread(self.store.set, *remember)
-            except SecretStoreUnavailable as exc:
-                log.warning("GWA password not saved: %s", exc.message.en)
         self._error = None
-        self._finished = True  # closing now must not cancel this very task
         self.applied.emit(target, files)
         self.close()
         return True
@@ -294,7 +304,15 @@ class GwaSetupDialog(QDialog):
             self.retranslate()
         super().changeEvent(event)
 
+    def reject(self) -> None:
+        """Escape: like closing, and likewise waits for a running save."""
+        if not self._saving:
+            super().reject()
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        if self._saving:  # the keyring is saving the password: the dialog closes when done
+            event.ignore()
+            return
         for picker in list(self.pickers):
             picker.close()
         if self._task is not None and not self._task.done() and not self._finished:
