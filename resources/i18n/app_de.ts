@@ -1004,6 +1004,10 @@ Zum Szenario &apos;{wanted}&apos; wechseln?</translation>
         <translation>Fehler</translation>
     </message>
     <message>
+        <source>A typed work order is not saved yet: save or discard it, then close again.</source>
+        <translation>Ein eingetippter Auftrag ist noch nicht gespeichert: Speichern oder verwerfen Sie ihn und schließen Sie dann erneut.</translation>
+    </message>
+    <message>
         <source>Cancelling the flow before closing…</source>
         <translation>Ablauf wird vor dem Schließen abgebrochen…</translation>
     </message>

@@ -526,3 +526,22 @@ def test_a_named_pipe_as_photo_does_not_stop_the_job_list(make_window, context, 
     assert run(attach()) is False
     assert "pipe.jpg is not a regular file" in panel.error_box.text()
     assert run(asyncio.wait_for(panel.add_note("Zähler getauscht"), 5)) is True
+
+
+def test_closing_the_window_keeps_a_typed_work_order(make_window, context, run, translations):
+    """Closing the main window (or quitting) with a typed, unsaved work order asks first."""
+    translations.apply("en")
+    window = make_window(context)
+    window.show()
+    form = _panel(window).open_new_job_form()
+    form.fields["site.street"].setText("Kellerweg 3")
+    window.close()
+    QApplication.processEvents()
+    assert window.isVisible() and form.isVisible()
+    assert form.discard_box is not None and form.discard_box.isVisible()
+    assert "not saved yet" in window.statusBar().currentMessage()
+    form.discard_box.button(QMessageBox.StandardButton.Discard).click()
+    run(wait_until(lambda: _panel(window).job_form is None))
+    window.close()
+    QApplication.processEvents()
+    assert not window.isVisible()

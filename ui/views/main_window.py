@@ -545,6 +545,17 @@ class MainWindow(QMainWindow):
             log.warning("settings not saved: %s", exc)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        form = self.jobs.job_form
+        if form is not None and form.isVisible() and form.is_modified():
+            # a work order typed on site is not saved yet: never lose it by closing the window
+            form.raise_()
+            form.activateWindow()
+            form.ask_discard()
+            self.statusBar().showMessage(self.tr(
+                "A typed work order is not saved yet: save or discard it, then close again."),
+                15000)
+            event.ignore()
+            return
         if self.bridge.running:
             # Cancel first; the window closes when the run has ended (see _on_run_ended).
             self._closing = True
