@@ -190,11 +190,23 @@ class _Success:
     next_step: str | None
 
 
+def _technician_message(exc: SmgwctError, data: Mapping[str, Any]) -> Text:
+    """What the technician reads about a failed step: the error's sentence; prefixed with its
+    field only when that names a value of the job data they gave (``from: '…' is not a
+    date``). Internal names (``job``, ``pairing``) stay out: the step title is shown already."""
+    message = exc.message
+    if exc.field and exc.field in data:
+        return Text(f"{exc.field}: {message.en}", f"{exc.field}: {message.de}")
+    return message
+
+
 @dataclass(frozen=True)
 class _Failure:
     message: Text
     hint: Text | None
     kind: str
+    #: the field at fault, kept for the audit log (the technician sees the message only)
+    field: str | None = None
 
 
 class _Cancelled(Exception):
@@ -706,11 +718,9 @@ class Engine:
                 )
             return _Failure(message, _TIMEOUT_HINT, "timeout")
         except SmgwctError as exc:
-            message = exc.message
-            if exc.field:
-                message = Text(f"{exc.field}: {message.en}", f"{exc.field}: {message.de}")
             kind = getattr(exc, "kind", None)
-            return _Failure(message, exc.hint, kind if isinstance(kind, str) and kind else "error")
+            return _Failure(_technician_message(exc, active.data), exc.hint,
+                            kind if isinstance(kind, str) and kind else "error", exc.field)
         except Exception:
             log.exception("run %s: step %s raised an unexpected error", active.run_id, step.name)
             return _internal_failure(step)
@@ -759,6 +769,7 @@ class Engine:
         await self._audit_write(ENGINE_ACTOR, "step.failed", {
             **ids, "step": step.name, "visit": seq, "kind": failure.kind,
             "error": failure.message.en,
+            **({"field": failure.field} if failure.field else {}),
         })
         log.info("run %s: step %s failed (%s): %s", active.run_id, step.name, failure.kind,
                  failure.message.en)

@@ -317,7 +317,9 @@ class EmbeddedDefault:
         entries = [scenario_meter_entry(m) for m in scenario.meters]
         entries += [dict(b.entry) for b in self.site.bench]
         for entry in entries:
-            meter = VirtualMeter(MeterProfile.from_dict(entry), endpoint="tcp", host=self.host)
+            profile = MeterProfile.from_dict(entry)
+            meter = VirtualMeter(profile, endpoint="tcp", host=self.host,
+                                 source=self._lmn_registers(profile.server_id))
             await meter.start()
             self._stack.push_async_callback(meter.stop)
             self.meters.append(meter)
@@ -328,6 +330,15 @@ class EmbeddedDefault:
         self._stack.push_async_callback(self.read_head.stop)
         first = self._virtual_meter(self.site.read_head) if self.site.read_head else None
         self._face(first or self.meters[0])
+
+    def _lmn_registers(self, server_id: ServerId) -> Callable[[], dict[Any, Any]] | None:
+        """The registers of the site's meter ``server_id`` as they count now: the read head
+        and the gateway read the same meter, so they never disagree."""
+        lmn = self.wan.lmn.meters.get(server_id) if self.wan is not None else None
+        if lmn is None or self.gateway is None:
+            return None
+        clock = self.gateway.clock
+        return lambda: lmn.values_at(clock.now())
 
     async def _stop_servers(self) -> None:
         self.endpoints.clear()

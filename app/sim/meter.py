@@ -371,6 +371,7 @@ class VirtualMeter:
         host: str = "127.0.0.1",
         port: int = 0,
         faults: MeterFaults | None = None,
+        source: Callable[[], Mapping[Obis, Decimal]] | None = None,
     ) -> None:
         if endpoint not in ("tcp", "pty"):
             raise _invalid("endpoint", f"Endpoint {endpoint!r}: use tcp or pty.",
@@ -382,6 +383,9 @@ class VirtualMeter:
                 field="endpoint",
             )
         self.profile = profile or MeterProfile.example()
+        #: where the registers come from when the meter is part of a simulated site: the
+        #: site's own meter (the one the gateway reads too), so both always agree
+        self.source = source
         self.endpoint = endpoint
         self.host = host
         self.port = port
@@ -486,12 +490,16 @@ class VirtualMeter:
         t = self.elapsed() if elapsed is None else elapsed
         p = self.profile
         rate = p.power_w / 3600 if p.import_wh_per_s is None else p.import_wh_per_s
-        return {
+        values = {
             Obis(1, 0, 1, 8, 0): Decimal(round((p.import_wh + rate * t) * 10)).scaleb(-1),
             Obis(1, 0, 2, 8, 0): Decimal(round((p.export_wh + p.export_wh_per_s * t) * 10))
             .scaleb(-1),
             Obis(1, 0, 16, 7, 0): Decimal(round(p.power_w * 10)).scaleb(-1),
         }
+        if self.source is not None and elapsed is None:
+            shared = {replace(o, f=255): v for o, v in self.source().items()}
+            values = {o: shared.get(o, v) for o, v in values.items()}
+        return values
 
     # SML --------------------------------------------------------------------------------------
 

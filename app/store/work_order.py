@@ -18,6 +18,7 @@ from typing import Any
 from lxml import etree
 
 from app.domain import ServerId, SmgwId
+from app.errors import Text
 from app.security.xml import to_bytes
 
 NAMESPACE = "urn:smgwct:work-order:1"
@@ -34,6 +35,11 @@ class PlannedFlow(StrEnum):
     LOGS = "logs"
     TECHNICAL_DATA = "technical_data"
 
+    @property
+    def title(self) -> Text:
+        """The flow's name as the UI lists it (the same as the flow's own title)."""
+        return _FLOW_TITLES[self]
+
 
 class MeterRole(StrEnum):
     """What happens to a meter on this visit: installed, removed, or kept."""
@@ -41,6 +47,28 @@ class MeterRole(StrEnum):
     NEW = "new"
     OLD = "old"
     EXISTING = "existing"
+
+    @property
+    def title(self) -> Text:
+        """The role in words, e.g. for "1EMH0012345678 (alter Zähler)"."""
+        return _ROLE_TITLES[self]
+
+
+_FLOW_TITLES: dict[PlannedFlow, Text] = {
+    PlannedFlow.HANDOVER: Text("Transfer into normal operation",
+                               "Überführung in den Normalbetrieb"),
+    PlannedFlow.METER_CHANGE: Text("Change meter", "Zähler wechseln"),
+    PlannedFlow.PAIRING: Text("Pair meter and SMGW", "Pairing Zähler und SMGW"),
+    PlannedFlow.DISCOVERY: Text("Device discovery", "Device-Discovery"),
+    PlannedFlow.LOGS: Text("Read logs", "Logs abfragen"),
+    PlannedFlow.TECHNICAL_DATA: Text("Read technical data", "Technische Gerätedaten abfragen"),
+}
+
+_ROLE_TITLES: dict[MeterRole, Text] = {
+    MeterRole.NEW: Text("new meter", "neuer Zähler"),
+    MeterRole.OLD: Text("old meter", "alter Zähler"),
+    MeterRole.EXISTING: Text("existing meter", "vorhandener Zähler"),
+}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import json
 import shutil
 import socket
 import threading
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,17 @@ def test_meter_change_swaps_the_spare_meter_in(capsys):
     moved = step_data(events, "evaluation")["profiles"]
     assert {p["id"] for p in moved} == {"01005e318027.taf7-1.sm", "01005e318021.taf1-1.sm"}
     assert step_data(events, "han_values")["values"]
+    # the read head and the gateway read one and the same meter: its registers only grow, so
+    # the gateway's first readout and the HAN values, taken later, are not below the optical
+    # initial reading (they were: the virtual meter and the virtual SMGW counted apart)
+    optical = {r["obis"]: Decimal(str(r["value"]))
+               for r in step_data(events, "new_reading")["readings"]}
+    later = [*step_data(events, "evaluation")["first_readout"],
+             *step_data(events, "han_values")["values"]]
+    assert {r["obis"] for r in later} == set(optical)
+    for reading in later:
+        assert Decimal(str(reading["value"])) >= optical[reading["obis"]], (reading, optical)
+    assert step_data(events, "han_values")["plausibility"] == []
 
 
 def test_an_interrupted_meter_change_resumes_against_the_same_demo_state(capsys, tmp_path):

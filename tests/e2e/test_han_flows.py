@@ -164,6 +164,9 @@ def test_assessment_of_certificates_and_meters():
     assert [(f.severity, f.message.en.split(" ")[0]) for f in certs] == [
         ("warning", "WAN"), ("error", "Sub-CA")]
     assert "in 12 days" in certs[0].message.en and "#1" in certs[0].message.en
+    # dates as a German reader writes them in the German text
+    assert "läuft am 13.06.2026 ab (in 12 Tagen)" in certs[0].message.de
+    assert "2026-06-13" in certs[0].message.en
     assert any(f.topic == "state" and "personalised" in (f.hint.en if f.hint else "")
                for f in findings)
     assert any(f.topic == "meters" and f.severity == "warning" for f in findings)

@@ -11,6 +11,7 @@ while (then back), GWA unreachable for good (request queued, resumed later).
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -98,7 +99,16 @@ async def test_handover_end_to_end(world: FlowWorld):
     assert all(line["ok"] and line["evidence"]["de"] and line["evidence"]["en"]
                for line in lines.values())
     assert f"{SMGW} (HAN) = {SMGW}" in lines["identity"]["evidence"]["en"]
-    assert "delivery -> normal" in lines["handover"]["evidence"]["en"]
+    assert "delivery state → normal operation" in lines["handover"]["evidence"]["en"]
+    # the German evidence is German: states, certificate roles and outcomes in words, the
+    # self-test's time local and readable (no ISO stamp)
+    german = {check: line["evidence"]["de"] for check, line in lines.items()}
+    assert german["handover"].startswith("Auslieferungszustand → Normalbetrieb; WAN-")
+    assert "wirkzertifikat" not in german["handover"] and "wan_" not in german["handover"]
+    assert "gepaart" in german[f"meter {HOUSEHOLD}"]
+    assert "paired" not in german[f"meter {HOUSEHOLD}"]
+    assert re.fullmatch(r"bestanden \(vom GWA gemeldet, \d\d\.\d\d\.\d{4} \d\d:\d\d\)",
+                        german["self_test"]), german["self_test"]
 
     # the job: run attached under the planned flow's name, devices and certificates recorded,
     # and the commissioning report sees the handover as done

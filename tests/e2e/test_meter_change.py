@@ -11,11 +11,13 @@ pairing refused (FE 09), the swap not confirmed.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from app.context import Link, LinkState
 from app.domain import ServerId
 from app.processes.events import StepFailed
 from app.processes.flows.meter_change import (
@@ -98,11 +100,26 @@ async def test_meter_change_end_to_end(site: MeterSite):
     assert {x["obis"] for x in evaluation["first_readout"]} == {"1-0:1.8.0*255",
                                                                "1-0:2.8.0*255"}
     assert r["han_values"].data["listed"] == [HEAT_PUMP]
+    # one meter, one set of registers: what the gateway reads later (first readout, HAN) is
+    # never below the initial reading taken before through the read head
+    optical = {x["obis"]: Decimal(str(x["value"])) for x in new_read["readings"]}
+    for later in (evaluation["first_readout"], r["han_values"].data["values"]):
+        for x in later:
+            assert Decimal(str(x["value"])) >= optical[x["obis"]], (x, optical)
+    assert evaluation["plausibility"] == [] and r["han_values"].data["plausibility"] == []
+    # the read head's card shows the meter it read last (the new one), not "not checked"
+    head = world.context.link(Link.OPTICAL)
+    assert head.state is LinkState.CONNECTED
+    assert head.peer is not None and ServerId.parse(HEAT_PUMP).display in head.peer
+    assert head.fingerprint == new_read["public_key_sha256"]
     summary = r["summary"].data
     assert summary["old_final_reading"] == old_read["readings"]
     assert summary["new_initial_reading"] == new_read["readings"]
     assert all(line["ok"] for line in summary["lines"]) and len(summary["lines"]) == 8
     assert HOUSEHOLD in r["summary"].summary.de and "Endstand" in r["summary"].summary.de
+    new_meter_line = next(x for x in summary["lines"] if x["check"] == "new_meter")
+    assert "gepaart" in new_meter_line["evidence"]["de"]
+    assert "paired" not in new_meter_line["evidence"]["de"]
 
     # the job keeps both readings, the first readout, the HAN values, the seal and the note
     assert sorted(readings(site)) == sorted([

@@ -181,13 +181,19 @@ async def meter_change_world(pki: DemoPki, tmp: Path, *, spare: str = HEAT_PUMP,
         entries = {HOUSEHOLD: _meter_entry(doc, HOUSEHOLD), HEAT_PUMP: _meter_entry(doc, HEAT_PUMP),
                    STRANGER: stranger_entry()}
         stranger = _lmn_meter(entries[STRANGER])
+        clock = world.state.clock
+        stranger.anchor(clock.now())
         world.wan.lmn.meters[stranger.server_id] = stranger
         meters: dict[str, VirtualMeter] = {}
         head = ReadHead()
         try:
             for sid, entry in entries.items():
                 profile = MeterProfile.from_dict({**entry, "push_interval": PUSH_INTERVAL})
-                meters[sid] = VirtualMeter(profile)
+                # one meter, one set of registers: the optical interface shows what the
+                # gateway reads over the LMN
+                lmn = world.wan.lmn.meters[ServerId.parse(sid)]
+                meters[sid] = VirtualMeter(
+                    profile, source=lambda m=lmn: m.values_at(clock.now()))  # type: ignore[misc]
                 await meters[sid].start()
             await head.start()
             head.face(meters[HOUSEHOLD])

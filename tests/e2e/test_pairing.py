@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from app.context import OpticalTarget
+from app.context import Link, LinkState, OpticalTarget
 from app.domain import ServerId
 from app.processes.flows.han_common import SECRET_STORE_EXTRA
 from app.processes.flows.job_common import KEY_SECRET_KIND
@@ -72,6 +72,9 @@ async def test_pairing_end_to_end(unpaired: FlowWorld):
     assert "paired" in summary.summary.en and "gepaart" in summary.summary.de
     assert {line["check"] for line in summary.data["lines"]} == {"gateway", "meter",
                                                                   "crypto_reset", "pairing"}
+    paired_line = next(x for x in summary.data["lines"] if x["check"] == "pairing")
+    assert paired_line["evidence"]["de"].startswith("gepaart, TLS-Zertifikat des Zählers ")
+    assert paired_line["evidence"]["en"].startswith("paired, meter TLS certificate ")
     # key M never appears in step data, traces or progress
     key = demo_meter_key(ServerId.parse(HEAT_PUMP)).hex()
     assert key not in repr(result.results) and not any(key in t for t in world.traces())
@@ -108,6 +111,9 @@ async def test_fe09_is_explained(demo_pki, tmp_path: Path):
     assert result.failed_step == "pairing" and result.kind == "gwa"
     assert "FE 09" in result.error.en and "key exchange failed" in result.error.en
     assert "FE 09" in result.error.de and "Schlüsselaustausch" in result.error.de
+    # the sentence itself, without the internal field name in front of it
+    assert result.error.de.startswith(f"Pairing des Zählers {HEAT_PUMP} fehlgeschlagen")
+    assert result.error.en.startswith(f"Pairing of meter {HEAT_PUMP} failed")
     hint = result.hint
     assert hint is not None
     assert "wrong or missing key material (key M)" in hint.en
@@ -207,6 +213,10 @@ async def test_optical_read_matches_the_work_order(unpaired: FlowWorld):
     assert result.results["meter"].data["optical"]["server_id"] == HEAT_PUMP
     lines = {line["check"]: line for line in result.results["result"].data["lines"]}
     assert f"optical {HEAT_PUMP}" in lines["meter"]["evidence"]["en"]
+    # the read head's card: connected to the meter that was read
+    head = world.context.link(Link.OPTICAL)
+    assert head.state is LinkState.CONNECTED
+    assert head.peer is not None and ServerId.parse(HEAT_PUMP).display in head.peer
 
 
 async def test_optical_mismatch_stops_with_both_ids(unpaired: FlowWorld):
@@ -223,6 +233,10 @@ async def test_optical_mismatch_stops_with_both_ids(unpaired: FlowWorld):
     assert HEAT_PUMP in result.error.de and HOUSEHOLD in result.error.de
     assert world.core.processes == []  # nothing was sent to the gateway
     assert not meter(world).paired
+    # the read head did answer (with the other meter): its card says so
+    head = world.context.link(Link.OPTICAL)
+    assert head.state is LinkState.CONNECTED
+    assert head.peer is not None and ServerId.parse(HOUSEHOLD).display in head.peer
 
 
 async def test_gwa_unreachable_for_a_while_then_back(unpaired: FlowWorld):

@@ -139,10 +139,11 @@ async def test_meters_with_their_last_values(start_gateway: Start) -> None:
     emh = meters["1EMH0012345678"]
     assert emh.server_id_hex == "0a01454d480000bc614e"
     values = {v.obis: v for v in emh.values}
-    register = gw.state.meter("1EMH0012345678").registers[0]
+    meter = gw.state.meter("1EMH0012345678")
+    register = meter.registers[0]
     now = gw.state.now()
     target = dt.datetime.fromtimestamp(int(now.timestamp()) // 900 * 900, dt.UTC)
-    assert values["1-0:1.8.0*255"].raw == register.value_at(target, now)
+    assert values["1-0:1.8.0*255"].raw == gw.state.register_value(meter, register, target)
     assert values["1-0:1.8.0*255"].unit_text == "Wh"
     assert values["1-0:1.8.0*255"].scaler == -1
 

@@ -315,12 +315,35 @@ async def test_technician_error_keeps_its_text_and_hint(store: JobStore, audit: 
     engine, seen, _ = make_engine(store, audit)
     result = await engine.run(Flow("f", T("F"), [Step("login", T("Login"), login)]), run_id="a")
     assert result.kind == "lockout"
-    assert result.error == Text("password: Locked for 5 min.", "password: Für 5 min gesperrt.")
+    # the technician sees the sentence, not the technical field name in front of it
+    assert result.error == Text("Locked for 5 min.", "Für 5 min gesperrt.")
     assert result.hint == Text("Wait, then retry.", "Warten, dann erneut.")
     failed = next(e for e in seen if isinstance(e, StepFailed))
     assert failed.error == result.error and failed.kind == "lockout"
+    logged = next(e for e in audit.entries() if e.action == "step.failed")
+    assert logged.payload["field"] == "password"
     result = await engine.run(Flow("g", T("G"), [Step("p", T("P"), plain)]), run_id="b")
     assert result.kind == "error" and result.error == Text("Bad.", "Schlecht.")
+
+
+async def test_error_names_its_field_only_when_it_is_job_data(store: JobStore,
+                                                               audit: AuditLog) -> None:
+    """``from: …`` helps when the technician typed ``from``; ``job: …`` or ``pairing: …`` in
+    front of a sentence is noise (the step title is shown next to it)."""
+    async def check(ctx: StepContext) -> None:
+        raise SmgwctError(Text("Not a date.", "Kein Datum."), field="from")
+
+    async def needs_order(ctx: StepContext) -> None:
+        raise SmgwctError(Text("This flow needs a work order.",
+                               "Dieser Ablauf braucht einen Auftrag."), field="job")
+
+    engine, _, _ = make_engine(store, audit)
+    typed = await engine.run(Flow("f", T("F"), [Step("s", T("S"), check)]),
+                             {"from": "yesterday"}, run_id="c")
+    assert typed.error == Text("from: Not a date.", "from: Kein Datum.")
+    missing = await engine.run(Flow("g", T("G"), [Step("s", T("S"), needs_order)]), run_id="d")
+    assert missing.error is not None
+    assert missing.error.de == "Dieser Ablauf braucht einen Auftrag."
 
 
 async def test_unexpected_exception_is_internal_and_logged(
@@ -422,7 +445,8 @@ async def test_missing_scripted_answer_fails_the_step_clearly(
     engine, _, _ = make_engine(store, audit, {})
     result = await engine.run(Flow("f", T("F"), [Step("ask", T("Ask"), ask)]), run_id="m")
     assert result.outcome == "failed" and result.error is not None
-    assert "Seal intact?" in result.error.en and "answers" in result.error.en
+    assert "Seal intact?" in result.error.en
+    assert result.hint is not None and "answers file" in result.hint.en
 
 
 async def test_every_transition_is_in_the_audit_log(store: JobStore, audit: AuditLog) -> None:

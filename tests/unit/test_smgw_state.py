@@ -173,9 +173,39 @@ def test_log_never_runs_backwards() -> None:
     assert entry.time == late and entry.index == 2
 
 
-def test_register_history_is_derived_from_the_last_value() -> None:
-    state = Scenario.load("default").build_state()
-    register = state.meters[0].registers[0]  # 1.8.0, scaler -1, +420 Wh/h
-    now = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
+def test_register_counts_forward_from_the_start(clock: ManualClock) -> None:
+    """A meter's register is one function of time: its history lies below, later values above,
+    and the gateway labels them with its own (drifting) clock."""
+    state = Scenario.load("default").build_state(clock=clock)
+    state.drift_seconds = 0.0
+    meter = state.meters[0]
+    register = meter.registers[0]  # 1.8.0, scaler -1, +420 Wh/h
+    now = clock.now()
+    assert register.anchor == now
     assert register.value_at(now, now) == register.value
     assert register.value_at(now - dt.timedelta(hours=1), now) == register.value - 4200
+    assert state.register_value(meter, register) == register.value
+    clock.advance(3600)
+    assert state.register_value(meter, register) == register.value + 4200
+    # the gateway's clock runs 60 s ahead: its "now" is the same moment of the meter
+    state.drift_seconds = 60.0
+    assert state.register_value(meter, register) == register.value + 4200
+    assert meter.values_at(clock.now())[register.obis] == (register.value + 4200) / 10
+
+
+def test_a_meter_wired_in_later_has_no_older_values(clock: ManualClock) -> None:
+    state = Scenario.load("default").build_state(clock=clock)
+    meter = state.meters[0]
+    register = meter.registers[0]
+    meter.since = state.now()
+    earlier = state.now() - dt.timedelta(hours=5)
+    assert state.register_value(meter, register, earlier) == \
+        state.register_value(meter, register, meter.since)
+
+
+def test_energy_never_goes_backwards_between_nearby_moments(clock: ManualClock) -> None:
+    state = Scenario.load("default").build_state(clock=clock)
+    register = state.meters[0].registers[0]
+    seen = [register.value_at(clock.now() + dt.timedelta(seconds=s / 7), clock.now())
+            for s in range(0, 700)]
+    assert seen == sorted(seen) and seen[-1] > seen[0]

@@ -50,6 +50,7 @@ from app.context import AppContext
 from app.domain import SmgwId
 from app.errors import ConfigurationError, InvalidValue, SmgwctError, Text
 from app.processes.engine import StepContext
+from app.processes.flows.wording import job_state
 from app.protocols.admin import JobEvent, JobState, Reason, Response
 from app.protocols.admin.catalog import EVENT_TYPES
 from app.protocols.admin.gwa_link import FAILURE_TEXTS, FailureReason
@@ -310,10 +311,9 @@ def explain(run: GwaRun) -> tuple[Text, Text | None]:
                 "fehlgeschlagen")
     if response is not None and not response.ok:
         detail = f" ({response.detail})" if response.detail else ""
-        message = Text(f"{what.en}: the gateway answered {response.status} "
-                       f"{response.reason.value}. {response.text.en}{detail}",
-                       f"{what.de}: das Gateway antwortete {response.status} "
-                       f"{response.reason.value}. {response.text.de}{detail}")
+        code = f"{response.status} {response.reason.value}"
+        message = Text(f"{what.en}: {response.text.en}{detail} (gateway answer {code})",
+                       f"{what.de}: {response.text.de}{detail} (Antwort des Gateways {code})")
         hint = REASON_HINTS.get(response.reason)
         if response.retry_after_seconds:
             hint = Text(f"Run the step again in {response.retry_after_seconds} s.",
@@ -326,8 +326,9 @@ def explain(run: GwaRun) -> tuple[Text, Text | None]:
         text = FAILURE_TEXTS[reason]
         return (Text(f"{what.en}: {text.en}{detail}", f"{what.de}: {text.de}{detail}"),
                 FAILURE_HINTS.get(reason))
-    return (Text(f"{what.en}: the job ended as {status.state}.",
-                 f"{what.de}: der Auftrag endete im Zustand {status.state}."), None)
+    state = job_state(status.state)
+    return (Text(f"{what.en}: the job ended as {state.en}.",
+                 f"{what.de}: der Auftrag endete im Zustand „{state.de}“."), None)
 
 
 # -- the request ledger -------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from typing import Any
 
 from app.errors import InvalidValue, SmgwctError, Text
 from app.processes.engine import Flow, Step, StepContext, StepOutcome
+from app.processes.flows import wording
 from app.processes.flows.gwa_common import (
     GwaRun,
     GwaSession,
@@ -156,10 +157,10 @@ async def gwa_link(ctx: StepContext) -> StepOutcome:
 
 
 def _secure_state(state: str) -> SmgwctError:
+    words = wording.operating_state(state)
     return SmgwctError(
-        _t(f"The gateway is in a secure state ({state}); it cannot be handed over.",
-           f"Das Gateway ist in einem sicheren Zustand ({state}); eine Überführung ist nicht "
-           "möglich."),
+        _t(f"The gateway is in a {words.en}; it cannot be handed over.",
+           f"Das Gateway ist im Zustand „{words.de}“; eine Überführung ist nicht möglich."),
         field="operating_state",
         hint=_t("Read the technical data and the system log to find the cause (clock, "
                 "certificates, firmware); call the GWA operator.",
@@ -251,11 +252,14 @@ async def run_handover(ctx: StepContext) -> StepOutcome:
     }
     still = sorted(role for role, c in certs.items() if c["state"] != "wirkzertifikat")
     if state_after != "normal" or still:
+        after_words = wording.operating_state(state_after)
+        roles = wording.join(wording.certificate_role(r) for r in still) if still \
+            else wording.outcome("none")
         raise SmgwctError(
-            _t(f"The gateway is not in normal operation after the handover (state "
-               f"{state_after}; certificates still Gütesiegel: {', '.join(still) or 'none'}).",
-               f"Das Gateway ist nach der Überführung nicht im Normalbetrieb (Zustand "
-               f"{state_after}; noch Gütesiegel-Zertifikate: {', '.join(still) or 'keine'})."),
+            _t(f"The gateway is not in normal operation after the handover (state: "
+               f"{after_words.en}; certificates still Gütesiegel: {roles.en}).",
+               f"Das Gateway ist nach der Überführung nicht im Normalbetrieb (Zustand: "
+               f"{after_words.de}; noch Gütesiegel-Zertifikate: {roles.de})."),
             field="operating_state",
             hint=_t("Read the gateway's system log (flow Logs) for the cause, then repeat this "
                     "step; call the GWA operator if the state stays.",
@@ -264,13 +268,20 @@ async def run_handover(ctx: StepContext) -> StepOutcome:
                     "verständigen."))
     events = sum(1 for t in timeline if t.get("event"))
     offset = sync.get("offset_ms")
+    change = _state_change(state_before, state_after)
     return StepOutcome(data, _t(
-        f"Handover done: {state_before} -> {state_after}, WAN certificates are "
-        f"Wirkzertifikate, clock synchronised (offset {offset} ms); {len(timeline)} timeline "
-        f"entries, {events} gateway events",
-        f"Überführung erledigt: {state_before} -> {state_after}, WAN-Zertifikate sind "
-        f"Wirkzertifikate, Uhr synchronisiert (Abweichung {offset} ms); {len(timeline)} "
-        f"Einträge in der Zeitleiste, {events} Gateway-Ereignisse"))
+        f"Handover done: {change.en}, WAN certificates are Wirkzertifikate, clock "
+        f"synchronised (offset {offset} ms); {len(timeline)} timeline entries, {events} "
+        "gateway events",
+        f"Überführung erledigt: {change.de}, WAN-Zertifikate sind Wirkzertifikate, Uhr "
+        f"synchronisiert (Abweichung {offset} ms); {len(timeline)} Einträge in der "
+        f"Zeitleiste, {events} Gateway-Ereignisse"))
+
+
+def _state_change(before: object, after: object) -> Text:
+    """``Auslieferungszustand → Normalbetrieb``."""
+    a, b = wording.operating_state(before), wording.operating_state(after)
+    return _t(f"{a.en} → {b.en}", f"{a.de} → {b.de}")
 
 
 async def check_meters(ctx: StepContext) -> StepOutcome:
@@ -315,7 +326,7 @@ async def check_profiles(ctx: StepContext) -> StepOutcome:
         technical = await session.adapter.technical_data(progress=ctx.progress)
     profiles = [p.to_dict() for p in technical.profiles]
     per_meter: list[dict[str, Any]] = []
-    missing: list[str] = []
+    missing: list[Text] = []
     for meter in meters:
         mine = [p for p in technical.profiles
                 if any(same_server_id(meter.server_id_text, m) for m in p.meters)]
@@ -325,12 +336,18 @@ async def check_profiles(ctx: StepContext) -> StepOutcome:
                           "states": {p.usage_point_id: p.taf_state for p in mine},
                           "tafs": sorted({p.taf_number for p in active if p.taf_number})})
         if not active:
-            states = ", ".join(f"{p.usage_point_id}: {p.taf_state}" for p in mine) or "none"
-            missing.append(f"{meter.server_id_text} ({states})")
+            states = wording.join(
+                _t(f"{p.usage_point_id}: {wording.taf_state(p.taf_state).en}",
+                   f"{p.usage_point_id}: {wording.taf_state(p.taf_state).de}") for p in mine)
+            if not mine:
+                states = _t("no profile", "kein Profil")
+            missing.append(_t(f"{meter.server_id_text} ({states.en})",
+                              f"{meter.server_id_text} ({states.de})"))
     if missing:
+        shown = wording.join(missing, "; ")
         raise SmgwctError(
-            _t(f"No active evaluation profile for: {'; '.join(missing)}.",
-               f"Kein aktives Auswerteprofil für: {'; '.join(missing)}."),
+            _t(f"No active evaluation profile for: {shown.en}.",
+               f"Kein aktives Auswerteprofil für: {shown.de}."),
             field="evaluation_profiles",
             hint=_t("The GWA installs the evaluation profiles of the metering point operator's "
                     "order (TAF): ask the GWA operator to install or start them, then repeat "
@@ -407,20 +424,22 @@ async def self_test(ctx: StepContext) -> StepOutcome:
                 checks=[{"name": c.name, "outcome": c.outcome.value, "detail": c.detail}
                         for c in result.checks], failed_checks=failed)
     if not result.passed:
-        shown = "; ".join(f"{c['name']}: {c['detail']}" for c in failed)
+        shown = wording.join((_t(f"{wording.self_test_check(c['name']).en}: {c['detail']}",
+                                 f"{wording.self_test_check(c['name']).de}: {c['detail']}")
+                              for c in failed), "; ")
         hints = [CHECK_HINTS[c["name"]] for c in failed if c["name"] in CHECK_HINTS]
         raise SmgwctError(
-            _t(f"The gateway's self-test failed: {shown}.",
-               f"Der Selbsttest des Gateways ist fehlgeschlagen: {shown}."),
+            _t(f"The gateway's self-test failed: {shown.en}.",
+               f"Der Selbsttest des Gateways ist fehlgeschlagen: {shown.de}."),
             field="self_test",
             hint=_t(" ".join([*(h.en for h in hints), "Then resume the job (the self-test can "
                                                       "be repeated after 10 minutes)."]),
                     " ".join([*(h.de for h in hints), "Danach den Auftrag fortsetzen (der "
                                                       "Selbsttest ist nach 10 Minuten wieder "
                                                       "möglich)."])))
-    names = ", ".join(c.name for c in result.checks)
-    return StepOutcome(data, _t(f"Self-test passed ({names})",
-                                f"Selbsttest bestanden ({names})"))
+    names = wording.join(wording.self_test_check(c.name) for c in result.checks)
+    return StepOutcome(data, _t(f"Self-test passed ({names.en})",
+                                f"Selbsttest bestanden ({names.de})"))
 
 
 def verdict_lines(results: Mapping[str, Any], order_smgw: str) -> list[dict[str, Any]]:
@@ -433,8 +452,13 @@ def verdict_lines(results: Mapping[str, Any], order_smgw: str) -> list[dict[str,
     handover, meters, profiles, test = (data("handover"), data("meters"), data("profiles"),
                                         data("self_test"))
     certs = handover.get("wan_certificates", {})
-    cert_text = ", ".join(f"{role} {c.get('state')} {str(c.get('sha256'))[:12]}…"
-                          for role, c in sorted(certs.items()))
+    cert_text = wording.join(
+        _t(f"{wording.certificate_role(role).en}: {wording.certificate_state(c.get('state')).en} "
+           f"{str(c.get('sha256'))[:12]}…",
+           f"{wording.certificate_role(role).de}: {wording.certificate_state(c.get('state')).de} "
+           f"{str(c.get('sha256'))[:12]}…")
+        for role, c in sorted(certs.items()))
+    change = _state_change(handover.get("state_before"), handover.get("state_after"))
     sync = handover.get("time_sync", {})
     lines = [
         evidence_line("han", _t("HAN reachable, certificate pinned",
@@ -454,11 +478,11 @@ def verdict_lines(results: Mapping[str, Any], order_smgw: str) -> list[dict[str,
                          f"{gwa.get('gwa')}, Zertifikat {str(gwa.get('gwa_sha256'))[:16]}…"),
                       step="gwa"),
         evidence_line("handover", _t("Handover by the GWA", "Überführung durch den GWA"),
-                      _t(f"{handover.get('state_before')} -> {handover.get('state_after')}; "
-                         f"{cert_text}; {len(handover.get('timeline', []))} timeline entries",
-                         f"{handover.get('state_before')} -> {handover.get('state_after')}; "
-                         f"{cert_text}; {len(handover.get('timeline', []))} Einträge in der "
-                         "Zeitleiste"), step="handover"),
+                      _t(f"{change.en}; {cert_text.en}; "
+                         f"{len(handover.get('timeline', []))} timeline entries",
+                         f"{change.de}; {cert_text.de}; "
+                         f"{len(handover.get('timeline', []))} Einträge in der Zeitleiste"),
+                      step="handover"),
         evidence_line("time", _t("Clock synchronised", "Uhr synchronisiert"),
                       _t(f"offset {sync.get('offset_ms')} ms (limit {sync.get('limit_ms')} ms)",
                          f"Abweichung {sync.get('offset_ms')} ms (Grenze "
@@ -466,12 +490,13 @@ def verdict_lines(results: Mapping[str, Any], order_smgw: str) -> list[dict[str,
     ]
     for meter in meters.get("meters", []):
         fp = str(meter.get("meter_tls_fingerprint"))[:16]
+        state = wording.outcome(meter.get("outcome"))
         lines.append(evidence_line(
             f"meter {meter['server_id']}", _t(f"Meter {meter['server_id']} detected and paired",
                                               f"Zähler {meter['server_id']} erkannt und gepaart"),
-            _t(f"profile {meter.get('profile_id')}, {meter.get('outcome')}, meter TLS {fp}…",
-               f"Profil {meter.get('profile_id')}, {meter.get('outcome')}, TLS des Zählers "
-               f"{fp}…"), step="meters"))
+            _t(f"profile {meter.get('profile_id')}, {state.en}, meter TLS {fp}…",
+               f"Profil {meter.get('profile_id')}, {state.de}, TLS des Zählers {fp}…"),
+            step="meters"))
     for meter in profiles.get("meters", []):
         active = ", ".join(meter.get("active", []))
         lines.append(evidence_line(
@@ -482,11 +507,22 @@ def verdict_lines(results: Mapping[str, Any], order_smgw: str) -> list[dict[str,
                f"{active} (TAF {', '.join(str(t) for t in meter.get('tafs', []))})"),
             step="profiles"))
     lines.append(evidence_line(
-        "self_test", _t("Self-test clean", "Selbsttest fehlerfrei"),
-        _t(f"{test.get('verdict')} ({test.get('source')}, {test.get('finished', '')})",
-           f"{test.get('verdict')} ({test.get('source')}, {test.get('finished', '')})"),
+        "self_test", _t("Self-test clean", "Selbsttest fehlerfrei"), self_test_evidence(test),
         step="self_test"))
     return lines
+
+
+def self_test_evidence(test: Mapping[str, Any]) -> Text:
+    """``bestanden (vom GWA gemeldet, 29.11.2026 20:38)`` from the self-test step's data."""
+    verdict_words = wording.outcome(test.get("verdict") or "unknown")
+    where = wording.source(test.get("source"))
+    when = test.get("finished")
+    if not when:  # a result from the system log: the newest entry's time
+        entries = test.get("entries") or []
+        when = entries[-1].get("time") if entries and isinstance(entries[-1], Mapping) else None
+    moment = wording.local_time(when) if when else None
+    return _t(f"{verdict_words.en} ({where.en}" + (f", {moment.en})" if moment else ")"),
+              f"{verdict_words.de} ({where.de}" + (f", {moment.de})" if moment else ")"))
 
 
 async def verdict(ctx: StepContext) -> StepOutcome:

@@ -32,10 +32,11 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from app.context import AppContext
+from app.context import AppContext, Link, LinkState
 from app.domain import ServerId, SmgwId
 from app.errors import ConfigurationError, InvalidValue, SmgwctError, Text
 from app.processes.engine import StepContext, StepOutcome
+from app.processes.flows.wording import meters_text
 from app.store.jobs import (
     DB_FILE,
     FILES_DIR,
@@ -68,11 +69,14 @@ class IdentityMismatch(SmgwctError):
 
     kind = "mismatch"
 
-    def __init__(self, what: Text, expected: str, seen: str, source: Text, *, field: str,
-                 hint: Text | None = None) -> None:
+    def __init__(self, what: Text, expected: str, seen: str | Text, source: Text, *,
+                 field: str, hint: Text | None = None) -> None:
+        seen_text = seen if isinstance(seen, Text) else Text(seen, seen)
         super().__init__(
-            Text(f"{what.en}: the work order names {expected}, but {source.en} reports {seen}.",
-                 f"{what.de}: der Auftrag nennt {expected}, aber {source.de} meldet {seen}."),
+            Text(f"{what.en}: the work order names {expected}, but {source.en} reports "
+                 f"{seen_text.en}.",
+                 f"{what.de}: der Auftrag nennt {expected}, aber {source.de} meldet "
+                 f"{seen_text.de}."),
             field=field,
             hint=hint or Text(
                 "Check that you are at the right device and site. If the work order is wrong, "
@@ -83,7 +87,8 @@ class IdentityMismatch(SmgwctError):
                 "Gerät nichts verändert wird."),
         )
         self.expected = expected
-        self.seen = seen
+        self.seen = seen_text.en
+        self.seen_text = seen_text
 
 
 def no_work_order() -> SmgwctError:
@@ -160,7 +165,13 @@ def _attach(app: AppContext, order: WorkOrder, run_id: str, flow: str) -> tuple[
 
 
 def describe_meters(order: WorkOrder) -> str:
-    return ", ".join(f"{m.server_id_text} ({m.role.value})" for m in order.meters) or "-"
+    """The work order's meters by server ID (the same in every language)."""
+    return ", ".join(m.server_id_text for m in order.meters) or "-"
+
+
+def meters_with_roles(order: WorkOrder) -> Text:
+    """``1EMH… (alter Zähler), 1DZG… (neuer Zähler)``."""
+    return meters_text((m.server_id_text, m.role) for m in order.meters)
 
 
 async def load_job(ctx: StepContext) -> StepOutcome:
@@ -175,7 +186,7 @@ async def load_job(ctx: StepContext) -> StepOutcome:
         ctx.trace("job", "info", f"job {order.job_id}: the job list holds another version of "
                                  "this work order; this run checks against the one it was "
                                  "started with")
-    meters = describe_meters(order)
+    meters = meters_with_roles(order)
     return StepOutcome(
         {"job_id": order.job_id, "smgw_id": order.smgw_id.text, "site": order.site.one_line,
          "metering_point_id": order.metering_point_id, "gwa_tenant": order.gwa_tenant,
@@ -184,10 +195,10 @@ async def load_job(ctx: StepContext) -> StepOutcome:
          "planned": planned, "added_to_job_list": added,
          "differs_from_job_list": differs},
         Text(f"Job {order.job_id}: gateway {order.smgw_id.text} at {order.site.one_line}; "
-             f"meters {meters}"
+             f"meters {meters.en}"
              + ("" if planned else " (this flow is not planned in the job)"),
              f"Auftrag {order.job_id}: Gateway {order.smgw_id.text}, {order.site.one_line}; "
-             f"Zähler {meters}"
+             f"Zähler {meters.de}"
              + ("" if planned else " (dieser Ablauf ist im Auftrag nicht geplant)")),
     )
 
@@ -398,8 +409,8 @@ async def choose_meter(ctx: StepContext, order: WorkOrder,
                       "Fordern Sie einen Auftrag mit dem Zähler an."))
     if len(candidates) == 1:
         return candidates[0]
-    options = [(m.server_id_text, Text(f"{m.server_id_text} ({m.role.value})",
-                                       f"{m.server_id_text} ({m.role.value})"))
+    options = [(m.server_id_text, Text(f"{m.server_id_text} ({m.role.title.en})",
+                                       f"{m.server_id_text} ({m.role.title.de})"))
                for m in candidates]
     key = await ctx.ui.choose(CHOOSE_METER, options)
     return next(m for m in candidates if m.server_id_text == key)
@@ -421,12 +432,40 @@ async def read_meter_optically(ctx: StepContext, *, seconds: float = 10.0) -> An
                             "Zähler wird über die optische Schnittstelle gelesen…"))
     link = OpticalLink(app.optical.port)
     protocol = app.optical.protocol if app.optical.protocol in ("auto", "sml", "iec") else "auto"
-    snapshot = await link.read(protocol, seconds, max_frames=2,  # type: ignore[arg-type]
-                               on_status=lambda text: ctx.progress(None, text))
+    app.update_link(Link.OPTICAL, state=LinkState.CONNECTING, peer=None, fingerprint=None,
+                    last_error=None)
+    try:
+        snapshot = await link.read(protocol, seconds, max_frames=2,  # type: ignore[arg-type]
+                                   on_status=lambda text: ctx.progress(None, text))
+    except SmgwctError as exc:
+        app.update_link(Link.OPTICAL, state=LinkState.FAILED, last_error=exc.message)
+        raise
+    except BaseException:  # cancelled or timed out: nothing is known about the link
+        app.update_link(Link.OPTICAL, state=LinkState.UNKNOWN)
+        raise
+    report_optical_link(app, snapshot)
     sid = snapshot.identity.server_id
     ctx.trace("optical", "rx", f"server_id={None if sid is None else sid.text or sid.hex} "
                                f"source={snapshot.source}")
     return snapshot
+
+
+def report_optical_link(app: AppContext, snapshot: Any) -> None:
+    """The read head's link status after a successful read (Lesekopf): connected to the meter
+    that answered (server ID, manufacturer, public key fingerprint), with the line's hint when
+    telegrams were damaged. (A read that fails raises; the caller reports that.)"""
+    from app.transports.optical import public_key_fingerprint
+
+    status = snapshot.status
+    identity = snapshot.identity
+    sid = identity.server_id
+    peer = None if sid is None else sid.display
+    if peer and identity.manufacturer:
+        peer = f"{peer} ({identity.manufacturer})"
+    key = identity.public_key
+    app.update_link(Link.OPTICAL, state=LinkState.CONNECTED, peer=peer,
+                    fingerprint=public_key_fingerprint(key) if key else None,
+                    last_error=status.hint if status.noisy else None)
 
 
 # -- key material ---------------------------------------------------------------------------------
@@ -519,6 +558,7 @@ __all__ = [
     "expected_meters",
     "identify_gateway",
     "load_job",
+    "meters_with_roles",
     "meter_key",
     "no_work_order",
     "open_job_store",
@@ -529,6 +569,7 @@ __all__ = [
     "record_meter",
     "record_reading",
     "record_seal",
+    "report_optical_link",
     "same_server_id",
     "same_smgw_id",
     "work_order",

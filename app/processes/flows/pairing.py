@@ -27,6 +27,7 @@ from typing import Any
 
 from app.errors import InvalidValue, SmgwctError, Text
 from app.processes.engine import Flow, Step, StepContext, StepOutcome
+from app.processes.flows import wording
 from app.processes.flows.gwa_common import (
     REASON_HINTS,
     GwaRun,
@@ -341,6 +342,7 @@ async def summarise(ctx: StepContext) -> StepOutcome:
     optical = checked.get("optical")
     reset_done = bool(reset.get("done") or paired.get("retried_after_crypto_reset"))
     fp = paired.get("meter_tls_fingerprint") or "-"
+    state = wording.outcome(paired.get("outcome") or "unknown")
     lines = [
         evidence_line("gateway", Text("Gateway = work order", "Gateway = Auftrag"),
                       Text(f"{identity['smgw_id']} (HAN) = {order.smgw_id.text}",
@@ -359,8 +361,8 @@ async def summarise(ctx: StepContext) -> StepOutcome:
                            "durchgeführt" if reset_done else "nicht gewünscht"),
                       step="crypto_reset"),
         evidence_line("pairing", Text("Pairing", "Pairing"),
-                      Text(f"{paired.get('outcome')}, meter TLS certificate {fp}",
-                           f"{paired.get('outcome')}, TLS-Zertifikat des Zählers {fp}"),
+                      Text(f"{state.en}, meter TLS certificate {fp}",
+                           f"{state.de}, TLS-Zertifikat des Zählers {fp}"),
                       step="pairing"),
     ]
     return StepOutcome(

@@ -20,6 +20,7 @@ from typing import Any
 from app.errors import InvalidValue, Text
 from app.processes.engine import Flow, Step, StepContext, StepOutcome
 from app.processes.flows.han_common import check_trust, han_session, mark_identified
+from app.processes.flows.wording import date_text
 from app.transports.han.base import TechnicalData, UserRole
 from app.transports.han.state_code import FLAG_TEXT, StateFlag, decode_state
 
@@ -147,19 +148,21 @@ def _certificates(certs: Sequence[Mapping[str, Any]], now: dt.datetime) -> list[
         if cert.get("state") == "guetesiegel" and personalised:
             continue  # replaced by the operational certificate: its validity no longer matters
         days = (not_after - now).total_seconds() / 86400
-        until = not_after.date().isoformat()
+        until = date_text(not_after.date())
         if not_before > now:
+            since = date_text(not_before.date())
             out.append(Finding(
                 "error", "certificate",
-                Text(f"{name.en} is not valid before {not_before.date().isoformat()}.",
-                     f"{name.de} ist erst ab {not_before.date().isoformat()} gültig."),
+                Text(f"{name.en} is not valid before {since.en}.",
+                     f"{name.de} ist erst ab {since.de} gültig."),
                 Text("Check the gateway's clock and the certificate with the GWA.",
                      "Prüfen Sie die Uhr des Gateways und das Zertifikat mit dem GWA."),
             ))
         elif days < 0:
             out.append(Finding(
                 "error", "certificate",
-                Text(f"{name.en} expired on {until}.", f"{name.de} ist am {until} abgelaufen."),
+                Text(f"{name.en} expired on {until.en}.",
+                     f"{name.de} ist am {until.de} abgelaufen."),
                 Text("Ask the GWA to renew the certificate.",
                      "Bitten Sie den GWA, das Zertifikat zu erneuern."),
             ))
@@ -167,8 +170,8 @@ def _certificates(certs: Sequence[Mapping[str, Any]], now: dt.datetime) -> list[
             left = int(days)
             out.append(Finding(
                 "warning", "certificate",
-                Text(f"{name.en} expires on {until} (in {left} days).",
-                     f"{name.de} läuft am {until} ab (in {left} Tagen)."),
+                Text(f"{name.en} expires on {until.en} (in {left} days).",
+                     f"{name.de} läuft am {until.de} ab (in {left} Tagen)."),
                 Text("Ask the GWA to renew it in time.",
                      "Bitten Sie den GWA um rechtzeitige Erneuerung."),
             ))
@@ -317,11 +320,12 @@ async def read_technical_data(ctx: StepContext) -> StepOutcome:
     ctx.trace("han", "info", f"smgw_id={identity.smgw_id} state={identity.state.raw} "
                              f"offset={data.clock_offset_seconds:+.1f}s meters={len(data.meters)}")
     out = technical_dict(data, user=session.user)
+    words = identity.state.describe()
     return StepOutcome(out, Text(
-        f"{identity.vendor} {identity.smgw_id}, state {identity.state.raw}, "
-        f"{len(data.meters)} meters",
-        f"{identity.vendor} {identity.smgw_id}, Zustand {identity.state.raw}, "
-        f"{len(data.meters)} Zähler"))
+        f"{identity.vendor} {identity.smgw_id}, state {words.en or identity.state.raw} "
+        f"({identity.state.raw}), {len(data.meters)} meters",
+        f"{identity.vendor} {identity.smgw_id}, Zustand {words.de or identity.state.raw} "
+        f"({identity.state.raw}), {len(data.meters)} Zähler"))
 
 
 async def assess_step(ctx: StepContext) -> StepOutcome:

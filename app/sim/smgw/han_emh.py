@@ -141,7 +141,8 @@ class EmhHanServer(JsonHanApplication):
         user = self._authenticate(request)
         meter = self._meter(user, request)
         now = self.state.now()
-        values = [self._value(meter, r.obis.hex, r.value, r.scaler, r.unit)
+        values = [self._value(meter, r.obis.hex, self.state.register_value(meter, r, now),
+                              r.scaler, r.unit)
                   for r in meter.registers] if meter.present else []
         return web.json_response({"capture_time": iso_local(now),
                                   "status": self.state.state_code() + "00000000",
@@ -156,7 +157,8 @@ class EmhHanServer(JsonHanApplication):
         out = []
         for back in range(days - 1, -1, -1):
             moment = from_local(today - dt.timedelta(days=back))
-            values = [self._value(meter, r.obis.hex, r.value_at(moment, now), r.scaler, r.unit)
+            values = [self._value(meter, r.obis.hex,
+                                  self.state.register_value(meter, r, moment), r.scaler, r.unit)
                       for r in meter.registers if r.unit in ENERGY_UNITS] if meter.present else []
             out.append({"capture_time": iso_local(moment), "values": values})
         return web.json_response(out)

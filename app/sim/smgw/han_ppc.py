@@ -355,7 +355,8 @@ class PpcHanServer(HanApplication):
         if not meter.present or not meter.registers:
             return f"<h2>{_e(name)}</h2><p>Keine Daten vorhanden.</p>"
         now = self.state.now().replace(microsecond=0)
-        values = [(r.obis, r.value, r.scaler, r.unit) for r in meter.registers]
+        values = [(r.obis, self.state.register_value(meter, r, now), r.scaler, r.unit)
+                  for r in meter.registers]
         return f"<h2>{_e(name)}</h2>" + self._table(self._rows(now, values, 1))
 
     def _meter_values_form(self, user: HanUser, session: _Session, form: dict[str, str]) -> str:
@@ -423,7 +424,8 @@ class PpcHanServer(HanApplication):
         chosen = stamps[(page - 1) * VALUES_PAGE: page * VALUES_PAGE]
         rows: list[str] = []
         for moment in chosen:  # newest first, as the portal shows them
-            values = [(r.obis, r.value_at(moment, now), r.scaler, r.unit) for r in registers]
+            values = [(r.obis, self.state.register_value(meter, r, moment), r.scaler, r.unit)
+                      for r in registers]
             rows.extend(self._rows(moment, values, len(rows) + 1))
         head = (f'<div id="metervalues_range">Von {_e(format_local(start))} bis '
                 f"{_e(format_local(end))}, Seite {page} von {pages}</div>")

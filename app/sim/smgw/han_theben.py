@@ -28,7 +28,7 @@ from aiohttp import web
 from app.sim.smgw.access import HanUser, Role
 from app.sim.smgw.han_common import JsonHanApplication, bad_request, refuse
 from app.sim.smgw.logs import GatewayLogEntry
-from app.sim.smgw.state import EvaluationProfile, RegisterValue, SmgwState
+from app.sim.smgw.state import EvaluationProfile, LmnMeter, RegisterValue, SmgwState
 
 ROOT = "/smgw/m2m"
 MAX_LOG_COUNT = 1500
@@ -196,14 +196,15 @@ class ThebenHanServer(JsonHanApplication):
             raise bad_request(f"unknown usage point '{up_id[:80]}'")
         return profile
 
-    def _register(self, profile: EvaluationProfile, obis: Any) -> tuple[RegisterValue, bool] | None:
-        """The register behind a channel and whether its meter answers on the LMN."""
+    def _register(self, profile: EvaluationProfile, obis: Any
+                  ) -> tuple[RegisterValue, LmnMeter] | None:
+        """The register behind a channel and its meter (whether it answers: ``present``)."""
         for sid in profile.meters:
             meter = self.state.meter(sid)
             if meter is not None:
                 register = meter.register(obis)
                 if register is not None:
-                    return register, meter.present
+                    return register, meter
         return None
 
     def _usage_point_info(self, user: HanUser, body: dict[str, Any]) -> dict[str, Any]:
@@ -263,13 +264,13 @@ class ThebenHanServer(JsonHanApplication):
         for obis in wanted:
             found = self._register(profile, obis)
             rows = []
-            if found is not None and found[1]:
-                register = found[0]
-                for target in targets:
+            if found is not None and found[1].present:
+                register, meter = found
+                for target in _readable(targets, meter.since, last):
                     rows.append({
                         "capture-time": xsd_time(target + dt.timedelta(seconds=2)),
                         "target-time": xsd_time(target),
-                        "value": str(register.value_at(target, now)),
+                        "value": str(self.state.register_value(meter, register, target)),
                         "cosem-status": "0",
                         "meter-status": "00",
                         "smgw-status": "00",
@@ -317,3 +318,14 @@ class ThebenHanServer(JsonHanApplication):
     def _self_test(self, user: HanUser, body: dict[str, Any]) -> dict[str, Any]:
         self._run_self_test(user)
         return {"state": "started"}
+
+
+def _readable(targets: list[dt.datetime], since: dt.datetime | None, last: bool
+              ) -> list[dt.datetime]:
+    """The target times a meter has values for: none before it was wired in (``since``); the
+    last reading of a meter read only since then is its first value (first readout)."""
+    if since is None:
+        return targets
+    if last:
+        return [max(t, since) for t in targets]
+    return [t for t in targets if t >= since]

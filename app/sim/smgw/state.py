@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -93,7 +95,12 @@ class GatewayCertificate:
 @dataclass
 class RegisterValue:
     """A meter register: ``value × 10^scaler`` in DLMS ``unit``; energy registers grow by
-    ``increase_per_hour`` (in the unit) so that history can be derived from the last value."""
+    ``increase_per_hour`` (in the unit).
+
+    With an ``anchor`` (the moment of the real clock at which :attr:`value` holds) the register
+    counts forward in real time: the one source of a meter's values, read by the gateway (HAN,
+    first readout) and by the read head of the embedded default alike. Without one, ``value``
+    holds at the ``now`` the caller gives and history is derived backwards from it."""
 
     obis: Obis
     value: int
@@ -101,25 +108,51 @@ class RegisterValue:
     unit: int
     captured: dt.datetime | None = None
     increase_per_hour: float = 0.0
+    anchor: dt.datetime | None = None
 
     def value_at(self, moment: dt.datetime, now: dt.datetime) -> int:
-        """The register at an earlier ``moment`` (``now`` is when :attr:`value` holds)."""
+        """The raw register at ``moment`` (``now``: when :attr:`value` holds, unanchored only).
+
+        An energy register never goes backwards in time: anchored values are truncated (as a
+        meter's display is), so a later moment never shows less than an earlier one."""
+        if self.anchor is not None:
+            hours = (moment - self.anchor).total_seconds() / 3600
+            return self.value + math.floor(self.increase_per_hour * hours * 10 ** (-self.scaler))
         hours = max(0.0, (now - moment).total_seconds() / 3600)
         return self.value - round(self.increase_per_hour * hours * 10 ** (-self.scaler))
+
+    def decimal_at(self, moment: dt.datetime) -> Decimal:
+        """The register at ``moment`` in its unit (e.g. Wh with 0.1 Wh resolution)."""
+        return Decimal(self.value_at(moment, moment)).scaleb(self.scaler)
 
 
 @dataclass
 class LmnMeter:
-    """A meter on the LMN (Zähler im lokalen metrologischen Netz)."""
+    """A meter on the LMN (Zähler im lokalen metrologischen Netz).
+
+    ``since``: the moment (gateway clock) from which the gateway reads the meter; a meter wired
+    in during a visit has no values before it (``None``: always read)."""
 
     server_id: ServerId
     paired: bool = True
     present: bool = True
     hdlc_address: int | None = None
     registers: list[RegisterValue] = field(default_factory=list)
+    since: dt.datetime | None = None
 
     def register(self, obis: Obis) -> RegisterValue | None:
         return next((r for r in self.registers if r.obis == obis), None)
+
+    def values_at(self, moment: dt.datetime) -> dict[Obis, Decimal]:
+        """Every register at ``moment`` of the real clock, in its unit: what the meter's own
+        display and optical interface show (the gateway reads the same values)."""
+        return {r.obis: r.decimal_at(moment) for r in self.registers}
+
+    def anchor(self, moment: dt.datetime) -> None:
+        """Let the registers without an anchor count forward from ``moment`` (real clock)."""
+        for register in self.registers:
+            if register.anchor is None:
+                register.anchor = moment
 
 
 @dataclass(frozen=True)
@@ -232,12 +265,26 @@ class SmgwState:
         self.sessions = SessionTable(self.han.session_policy, self.han.idle_timeout, self.clock)
         self.self_test = SelfTestGate(self.han.self_test_interval, self.clock)
         self.last_self_test: SelfTestReport | None = None
+        for meter in self.meters:
+            meter.anchor(self.clock.now())
 
     # -- time and state ---------------------------------------------------------------------------
 
     def now(self) -> dt.datetime:
         """The gateway's own clock (system time plus drift)."""
         return self.clock.now() + dt.timedelta(seconds=self.drift_seconds)
+
+    def register_value(self, meter: LmnMeter, register: RegisterValue,
+                       moment: dt.datetime | None = None) -> int:
+        """The raw value of ``meter``'s ``register`` at ``moment`` of the gateway's clock
+        (default: now). The meter counts in real time, the gateway labels its values with its
+        own (drifting) clock; before :attr:`LmnMeter.since` the gateway has no newer value than
+        the one read at ``since``."""
+        at = self.now() if moment is None else moment
+        if meter.since is not None and at < meter.since:
+            at = meter.since
+        real = at - dt.timedelta(seconds=self.drift_seconds)
+        return register.value_at(real, self.clock.now())
 
     def secure_states(self) -> set[SecureState]:
         c = self.conditions

@@ -232,6 +232,9 @@ class WanSide:
         #: the GWA of ``gwa_profile`` listens on other ports after each start (the embedded
         #: default picks free ones): a stored profile with its ID takes over its addresses
         self._follow_gwa_address = follow_gwa_address
+        lmn_meters = list(lmn_meters)
+        for spare in lmn_meters:  # the same time base as the gateway's meters
+            spare.anchor(state.clock.now())
         self.lmn = LmnEnvironment(
             meters={m.server_id: m for m in [*state.meters, *lmn_meters]},
             keys=dict(meter_keys or {}),

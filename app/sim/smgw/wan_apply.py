@@ -424,8 +424,9 @@ class AdminExecutor:
                     values.append(Reading(meter.server_id, obis, now, 0, 0, 255,
                                           ReadingStatus.GAP))
                 else:
-                    values.append(Reading(meter.server_id, obis, now, reg.value, reg.scaler,
-                                          reg.unit))
+                    values.append(Reading(meter.server_id, obis, now,
+                                          self.state.register_value(lmn, reg, now),
+                                          reg.scaler, reg.unit))
         return Readings(p.id, tuple(values)), None
 
     # -- projection onto the gateway state --------------------------------------------------------

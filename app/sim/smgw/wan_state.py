@@ -113,6 +113,9 @@ def project_meter(state: SmgwState, lmn: LmnEnvironment, profile: MeterProfile) 
                                                               present=False)
         lmn.meters.setdefault(profile.server_id, meter)
         state.meters.append(meter)
+        meter.anchor(state.clock.now())
+        if meter.since is None:  # wired in now: the gateway reads it from this moment on
+            meter.since = state.now()
     if profile.hdlc_address is not None:
         meter.hdlc_address = profile.hdlc_address
 

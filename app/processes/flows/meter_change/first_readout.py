@@ -21,7 +21,13 @@ from app.processes.flows.meter_change.common import (
     old_meter,
     seconds,
 )
-from app.processes.flows.meter_change.readings import reading_dict, show, store_readings
+from app.processes.flows.meter_change.readings import (
+    backwards_text,
+    reading_dict,
+    show,
+    store_readings,
+    went_backwards,
+)
 from app.protocols.admin import (
     BillingEvaluationProfile,
     EvaluatedMeter,
@@ -93,14 +99,24 @@ async def create_evaluation(ctx: StepContext) -> StepOutcome:
         timeline = list(gwa.timeline)
     await store_readings(ctx, list(readings.values()))
     names = ", ".join(c["id"] for c in created) or "none"
-    shown = show([reading_dict(r) for r in readings.values()])
+    first = [reading_dict(r) for r in readings.values()]
+    shown = show(first)
+    problems = went_backwards(_optical(ctx), first)
+    warn = backwards_text(problems)
     return StepOutcome(
-        {"server_id": meter.server_id_text, "profiles": created,
-         "first_readout": [reading_dict(r) for r in readings.values()], "timeline": timeline},
+        {"server_id": meter.server_id_text, "profiles": created, "first_readout": first,
+         "timeline": timeline, "plausibility": problems},
         _t(f"Evaluation profiles created for {meter.server_id_text}: {names}; first readout "
-           f"{shown}",
+           f"{shown}" + (f". {warn.en}" if problems else ""),
            f"Auswerteprofile für {meter.server_id_text} angelegt: "
-           f"{'keine' if not created else names}; Erstauslesung {shown}"))
+           f"{'keine' if not created else names}; Erstauslesung {shown}"
+           + (f". {warn.de}" if problems else "")))
+
+
+def _optical(ctx: StepContext) -> list[Mapping[str, Any]]:
+    """The new meter's initial reading through the read head (step ``new_reading``)."""
+    outcome = ctx.results.get("new_reading")
+    return list(outcome.data.get("readings", [])) if outcome is not None else []
 
 
 async def _created_before(gwa: GwaSession, run: GwaRun, entry: Mapping[str, Any],
@@ -180,9 +196,14 @@ async def han_values(ctx: StepContext) -> StepOutcome:
                              source="han", role=MeterRole.NEW.value, run_id=ctx.run_id)
               for v in mine.values]
     await store_readings(ctx, values)
-    shown = show([reading_dict(r) for r in values])
+    shown_values = [reading_dict(r) for r in values]
+    shown = show(shown_values)
+    problems = went_backwards(_optical(ctx), shown_values)
+    warn = backwards_text(problems)
     return StepOutcome({"server_id": sid, "listed": listed, "usage_points": list(
-        mine.usage_points), "values": [reading_dict(r) for r in values],
+        mine.usage_points), "values": shown_values, "plausibility": problems,
         "user": session.user},
-        _t(f"Over HAN the gateway shows the new meter {sid}: {shown}",
-           f"Über HAN zeigt das Gateway den neuen Zähler {sid}: {shown}"))
+        _t(f"Over HAN the gateway shows the new meter {sid}: {shown}"
+           + (f". {warn.en}" if problems else ""),
+           f"Über HAN zeigt das Gateway den neuen Zähler {sid}: {shown}"
+           + (f". {warn.de}" if problems else "")))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from app.context import OpticalTarget
@@ -58,6 +59,49 @@ def show(readings: Sequence[Mapping[str, Any]]) -> str:
     """Readings in one line for a summary (``1.8.0 1234.5 kWh, …``)."""
     return ", ".join(f"{Obis.parse(r['obis']).short} {r['value']} {r['unit'] or ''}"
                      .rstrip() for r in readings) or "-"
+
+
+def went_backwards(earlier: Sequence[Mapping[str, Any]], later: Sequence[Mapping[str, Any]]
+                   ) -> list[dict[str, Any]]:
+    """Energy registers of ``later`` readings that are lower than the same register read
+    before (``earlier``, e.g. the optical initial reading): an energy register never goes
+    backwards, so each is a plausibility problem (different meter, wrong scaler, a reset)."""
+    before: dict[str, Mapping[str, Any]] = {}
+    for r in earlier:
+        before[Obis.parse(r["obis"]).hex] = r
+    out: list[dict[str, Any]] = []
+    for r in later:
+        key = Obis.parse(r["obis"]).hex
+        first = before.get(key)
+        if first is None or (first.get("unit") or None) != (r.get("unit") or None):
+            continue
+        try:
+            lower = Decimal(str(r["value"])) < Decimal(str(first["value"]))
+        except (ArithmeticError, ValueError):
+            continue
+        if lower:
+            out.append({"obis": r["obis"], "value": str(r["value"]), "unit": r.get("unit"),
+                        "source": r.get("source"), "earlier": str(first["value"]),
+                        "earlier_source": first.get("source")})
+    return out
+
+
+def backwards_text(problems: Sequence[Mapping[str, Any]]) -> Text:
+    """The warning for :func:`went_backwards`' findings (empty when there are none)."""
+    if not problems:
+        return _t("", "")
+    def one(p: Mapping[str, Any]) -> tuple[str, str]:
+        short = Obis.parse(p["obis"]).short
+        unit = f" {p['unit']}" if p.get("unit") else ""
+        return (f"{short} {p['value']}{unit} < {p['earlier']}{unit}",
+                f"{short} {p['value']}{unit} < {p['earlier']}{unit}")
+    pairs = [one(p) for p in problems]
+    return _t("Not plausible: lower than the optical initial reading taken before ("
+              + ", ".join(en for en, _ in pairs) + "); an energy register never goes "
+              "backwards - check that the gateway reads the meter that was installed.",
+              "Nicht plausibel: kleiner als der vorher optisch gelesene Anfangsstand ("
+              + ", ".join(de for _, de in pairs) + "); ein Energiezähler läuft nie "
+              "rückwärts - prüfen, ob das Gateway den eingebauten Zähler liest.")
 
 
 async def ensure_read_head(ctx: StepContext) -> str:

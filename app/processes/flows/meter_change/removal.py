@@ -121,9 +121,12 @@ def _old_not_listed(run: GwaRun, old: ExpectedMeter, listed: list[str] | None) -
     if run.response is not None and run.response.reason in (Reason.UNKNOWN_PROFILE,
                                                             Reason.UNKNOWN_METER):
         shown = ", ".join(listed) if listed else "no meter"
+        shown_de = ", ".join(listed) if listed else "keinen Zähler"
         return IdentityMismatch(
             _t("Old meter not at the gateway", "Alter Zähler nicht am Gateway"),
-            old.server_id_text, f"no meter profile for it (HAN lists {shown})", GATEWAY_LIST,
+            old.server_id_text,
+            _t(f"no meter profile for it (HAN lists {shown})",
+               f"kein Zählerprofil dafür (über HAN: {shown_de})"), GATEWAY_LIST,
             field="server_id",
             hint=_t("Check the old meter's server ID on its label against the work order, and "
                     "that you are at the right gateway; ask the back office if the work order "
