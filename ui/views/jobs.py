@@ -52,6 +52,7 @@ from app.store.jobs import (
     WorkOrder,
     WorkOrderStore,
 )
+from app.store.work_order import PlannedFlow
 from app.workbench import store_folder
 from ui.i18n import language, text
 from ui.views.job_form import JobFormDialog
@@ -77,6 +78,14 @@ SignerFactory = Callable[[Path, str], ReportSigner]
 
 def _add_typed(store: WorkOrderStore, order: WorkOrder) -> Job:
     return store.add(order, source="typed")
+
+
+def flow_text(name: str) -> str:
+    """A run's flow in words ("Zähler wechseln"), its name when this version does not know it."""
+    try:
+        return text(PlannedFlow(name).title)
+    except ValueError:
+        return name
 
 
 def job_data(job: Job | None) -> dict[str, Any]:
@@ -537,11 +546,13 @@ class JobsPanel(QWidget):
         section(self.tr("Work order"), [
             (self.tr("SMGW ID"), order.smgw_id.text),
             (self.tr("GWA tenant"), order.gwa_tenant),
-            *[(self.tr("Meter"), f"{m.server_id_text} ({m.role.value})") for m in order.meters],
+            *[(self.tr("Meter"), f"{m.server_id_text} ({text(m.role.title)})")
+              for m in order.meters],
         ])
-        section(self.tr("Planned flows"), [(str(i + 1), f.value) for i, f in
+        section(self.tr("Planned flows"), [(str(i + 1), text(f.title)) for i, f in
                                            enumerate(order.flows)])
-        section(self.tr("Runs"), [(when(r.attached), f"{r.flow}  {r.run_id}") for r in job.runs])
+        section(self.tr("Runs"), [(when(r.attached), f"{flow_text(r.flow)}  {r.run_id}")
+                                  for r in job.runs])
         section(self.tr("Readings"), [
             (when(r.time), f"{r.server_id}  {r.obis} = {r.value} {r.unit or ''}".rstrip())
             for r in job.readings])
