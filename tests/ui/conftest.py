@@ -131,6 +131,12 @@ def make_window(
         )
         qtbot.addWidget(window)
         windows.append(window)
+        # Let the window's start-up work (job list, demo work orders, interrupted runs) run
+        # inside the loop now: Qt may process events between the test's ``run`` calls, and a
+        # task step taken then finds no running loop (the application's loop never stops).
+        pending = window.tasks.pending() + window.jobs.tasks.pending()
+        if pending and not loop.is_running():
+            loop.run_until_complete(asyncio.wait(pending, timeout=10))
         return window
 
     yield make
