@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -57,6 +58,7 @@ from app.processes.interaction import (
 )
 from app.store.audit import AuditLog
 from app.store.db import JobStore, RunState, StepError, StepRecord, StepState, StorageError, dumps
+from app.store.run_lock import LOCK_FOLDER, RunLock
 
 log = logging.getLogger(__name__)
 
@@ -494,8 +496,9 @@ class Engine:
         run_id = run_id or new_run_id()
         active = self._claim(run_id, flow, payload)
         try:
-            await self._db(self.store.create_run, run_id, flow.name, payload)
-            return await self._drive(active, flow.steps[0].name, resumed=False)
+            with self._lock(run_id):
+                await self._db(self.store.create_run, run_id, flow.name, payload)
+                return await self._drive(active, flow.steps[0].name, resumed=False)
         finally:
             self._active.pop(run_id, None)
 
@@ -540,12 +543,21 @@ class Engine:
         start, repeat = _resume_point(flow, visits)
         active = self._claim(run_id, flow, record.data)
         try:
-            return await self._drive(
-                active, start, resumed=True, replay=visits, repeat=repeat,
-                previous_state=record.state,
-            )
+            with self._lock(run_id):  # not while another window or command drives it
+                return await self._drive(
+                    active, start, resumed=True, replay=visits, repeat=repeat,
+                    previous_state=record.state,
+                )
         finally:
             self._active.pop(run_id, None)
+
+    @property
+    def lock_folder(self) -> Path:
+        """Where the run locks of this engine's job database live (:mod:`app.store.run_lock`)."""
+        return Path(self.store.path).parent / LOCK_FOLDER
+
+    def _lock(self, run_id: str) -> RunLock:
+        return RunLock(self.lock_folder, run_id)
 
     def _claim(self, run_id: str, flow: Flow, data: Mapping[str, Any]) -> _ActiveRun:
         if run_id in self._active:

@@ -1,9 +1,10 @@
 """Unfinished runs (nicht abgeschlossene Abläufe): what a technician can pick up again.
 
-A run that is still ``running`` in the job database while no engine drives it was stopped by a
-crash, a power cut or a killed process (unterbrochen); failed and cancelled runs can be resumed
-too, once the cause is fixed. The engine's :meth:`~app.processes.engine.Engine.resume` continues
-any of them at the step where it stopped, without repeating what the GWA did already.
+A run that is still ``running`` in the job database while no process holds its run lock was
+stopped by a crash, a power cut or a killed process (unterbrochen); failed and cancelled runs
+can be resumed too, once the cause is fixed. The engine's
+:meth:`~app.processes.engine.Engine.resume` continues any of them at the step where it stopped,
+without repeating what the GWA did already.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from app.store.db import JobStore, RunState, StepRecord, StepState
+from app.store.run_lock import LOCK_FOLDER, driven_elsewhere
 
 #: Failed and cancelled runs older than this are no longer offered (interrupted ones always are).
 KEEP_OFFERING = dt.timedelta(days=7)
@@ -65,16 +68,20 @@ def unfinished_runs(
 ) -> list[UnfinishedRun]:
     """The runs of ``flows`` that can be resumed, newest first.
 
-    ``active`` are the ids of runs an engine drives right now (never offered). Runs of flows
-    this program does not offer (another version's, a test's) are left out.
+    ``active`` are the ids of runs an engine drives right now (never offered); a run another
+    process drives (its run lock is held, :mod:`app.store.run_lock`) is not offered either.
+    Runs of flows this program does not offer (another version's, a test's) are left out.
     """
     now = now or dt.datetime.now(dt.UTC)
+    locks = Path(store.path).parent / LOCK_FOLDER
     found: list[UnfinishedRun] = []
     for state in (RunState.RUNNING, RunState.FAILED, RunState.CANCELLED):
         for record in store.list_runs(state=state, limit=limit):
             if record.id in active or record.flow not in flows:
                 continue
             if state is not RunState.RUNNING and now - record.updated > KEEP_OFFERING:
+                continue
+            if state is RunState.RUNNING and driven_elsewhere(locks, record.id):
                 continue
             visits = store.steps(record.id)
             found.append(UnfinishedRun(
