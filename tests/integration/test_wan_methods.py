@@ -217,3 +217,18 @@ async def test_the_generic_process_sends_one_given_operation(demo_pki, tmp_path)
         assert result.response.result.smgw_id == w.state.smgw_id
         runs = w.gwa.inventory.runs(w.state.smgw_id.text)
         assert [(r["process"], r["state"]) for r in runs] == [("operation", "succeeded")]
+
+
+async def test_a_pairing_without_key_m_reaching_the_gateway_is_malformed(demo_pki, tmp_path):
+    """Only a request to the GWA may leave key M out (the GWA fills it); the gateway itself
+    refuses such a call as malformed instead of blaming the meter with FE 09."""
+    import uuid
+
+    from app.protocols.admin import CallMethod, Pairing
+
+    async with running_world(demo_pki, tmp_path) as w:
+        await _configure(w)
+        outcome = await w.wan.executor.execute(CallMethod(Pairing(M2, None)), uuid.uuid4())
+        assert outcome.response.reason is Reason.MALFORMED
+        assert "initialKey" in (outcome.response.detail or "")
+        assert w.state.meter(M2).paired is False

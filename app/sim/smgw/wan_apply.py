@@ -488,6 +488,9 @@ class AdminExecutor:
     def _pairing(self, call: Pairing, request_id: uuid.UUID) -> Outcome:
         sid = call.server_id
         now = self.state.now()
+        if call.initial_key is None:  # only a request to the GWA may leave key M out
+            return Outcome(Response.of(request_id, Reason.MALFORMED,
+                                       detail="pairing without initialKey (key M)"))
         if self.book.meter_profile(sid) is None:
             return Outcome(Response.of(request_id, Reason.UNKNOWN_METER,
                                        detail=f"no meter profile for {sid.display}"))
