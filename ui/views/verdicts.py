@@ -459,13 +459,13 @@ class VerdictView(QWidget):
             evidence.setText(line.evidence)
             step = _label(self.lines_box, "verdict-step", style="color: #5f6368;")
             step.setText(self.tr("Step: {step}").format(step=line.step) if line.step else "")
-            step.setMinimumWidth(120)
+            step.setMinimumWidth(170)
             step.setVisible(bool(line.step))
             for column, widget in enumerate((mark, title, evidence, step)):
                 self.lines_grid.addWidget(widget, row, column)
         self.lines_grid.setColumnStretch(1, 2)
         self.lines_grid.setColumnStretch(2, 4)
-        self.lines_grid.setColumnStretch(3, 1)
+        self.lines_grid.setColumnStretch(3, 2)
         self.lines_box.setVisible(bool(self.lines))
         self.lines_title.setVisible(bool(self.lines))
 
