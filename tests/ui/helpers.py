@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -11,6 +12,7 @@ from PySide6.QtWidgets import QAbstractButton, QLabel, QStyle, QTableView, QWidg
 
 from app.errors import SmgwctError, Text
 from app.processes.engine import Flow, Step, StepContext, StepOutcome
+from app.security.secrets import MemorySecretStore
 from ui.models.steps import StepModel
 
 # --- fake flows -------------------------------------------------------------------------------
@@ -100,6 +102,22 @@ def answer_prompts(window: Any, answers: Mapping[str, Any] | None = None,
 
     window.interaction.prompt_opened.connect(answer)
     return seen
+
+
+class SlowKeyring(MemorySecretStore):
+    """A keyring whose ``set`` waits (like an operating-system prompt) until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.saves = 0
+
+    def set(self, key: str, value: str) -> None:
+        self.saves += 1
+        self.entered.set()
+        assert self.release.wait(10), "never released"
+        super().set(key, value)
 
 
 # --- layout checks ------------------------------------------------------------------------------

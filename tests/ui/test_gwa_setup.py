@@ -8,7 +8,6 @@ it, the settings keep only URL and paths, the password lives in the (fake) keyri
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from app.processes.flows.han_common import SECRET_STORE_EXTRA
 from app.security.secrets import MemorySecretStore, SecretStoreUnavailable
 from app.store.settings import SettingsStore
 from tests.ui.conftest import SCREENSHOTS
-from tests.ui.helpers import answer_prompts, clipped_widgets, wait_until
+from tests.ui.helpers import SlowKeyring, answer_prompts, clipped_widgets, wait_until
 from ui.gwa_link import GwaLinkFiles, needs_password, password_key
 from ui.views.gwa_setup import GwaSetupDialog
 
@@ -244,22 +243,6 @@ def test_the_link_uses_the_shared_keyring_password_source(files, tmp_path):
     store.set(*typed.to_remember)
     # the signer's source finds the same keyring entry for the same file
     assert SignerPasswords(None, store).stored(typed.to_remember[0]) == PASSWORD
-
-
-class SlowKeyring(MemorySecretStore):
-    """A keyring whose ``set`` waits (like an operating-system prompt) until released."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entered = threading.Event()
-        self.release = threading.Event()
-        self.saves = 0
-
-    def set(self, key: str, value: str) -> None:
-        self.saves += 1
-        self.entered.set()
-        assert self.release.wait(10), "never released"
-        super().set(key, value)
 
 
 def test_the_dialog_stays_busy_while_the_keyring_saves(make_window, run, demo, files, tmp_path,

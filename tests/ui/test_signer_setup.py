@@ -5,7 +5,6 @@ report signatures, show its details, name the field at fault, keep the password 
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from app.security.client_certificate import secret_name
 from app.security.secrets import MemorySecretStore
 from app.security.tls import format_fingerprint
 from tests.ui.conftest import SCREENSHOTS
-from tests.ui.helpers import clipped_widgets
+from tests.ui.helpers import SlowKeyring, clipped_widgets
 from tests.unit.test_report_signer import Pki
 from ui.views.signer_setup import SignerSetupDialog
 
@@ -183,22 +182,6 @@ def test_closing_while_checking_cancels_and_emits_nothing(qtbot, run, files):
 
     run(close_while_checking())
     assert configured == []
-
-
-class SlowKeyring(MemorySecretStore):
-    """A keyring whose ``set`` waits (like an operating-system prompt) until released."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entered = threading.Event()
-        self.release = threading.Event()
-        self.saves = 0
-
-    def set(self, key: str, value: str) -> None:
-        self.saves += 1
-        self.entered.set()
-        assert self.release.wait(10), "never released"
-        super().set(key, value)
 
 
 def test_the_dialog_stays_busy_while_the_keyring_saves_and_emits_once(qtbot, run, files):
