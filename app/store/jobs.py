@@ -465,10 +465,13 @@ class WorkOrderStore:
         return self._add_entry(job_id, "note", Note(clean, author or self.actor))
 
     def record_device(self, job_id: str, device: DeviceRecord) -> DeviceRecord:
-        return self._add_entry(job_id, "device", device)
+        """Record what a run saw of a device; the same record of the same run is kept once
+        (a step repeated after a crash records again what it had recorded before)."""
+        return self._add_entry(job_id, "device", device, once=True)
 
     def record_certificate(self, job_id: str, cert: CertificateRecord) -> CertificateRecord:
-        return self._add_entry(job_id, "certificate", cert)
+        """Record a certificate a run saw; kept once per run, like :meth:`record_device`."""
+        return self._add_entry(job_id, "certificate", cert, once=True)
 
     def add_photo(self, job_id: str, source: str | Path, caption: str | None = None) -> Photo:
         """Copy ``source`` into the job's folder and record its SHA-256 and size.
@@ -550,16 +553,25 @@ class WorkOrderStore:
             self._touch(conn, real)
         self._audit(real, "job.withdrawn", {"seq": seq, "reason": reason.strip()})
 
-    def _add_entry(self, job_id: str, kind: str, entry: Any) -> Any:
+    def _add_entry(self, job_id: str, kind: str, entry: Any, *, once: bool = False) -> Any:
+        """Append ``entry``; with ``once`` an identical open entry (same kind and content) is
+        returned instead of adding a second one."""
         real = self._row(job_id)["job_id"]
         data = {k: v for k, v in entry.__dict__.items() if k not in ("time", "seq")}
+        encoded = dumps(data)
         now = utc_text()
         with self.db.write() as conn:
+            if once:
+                same = conn.execute(
+                    "SELECT seq, time FROM job_entries WHERE job_id = ? AND kind = ? AND data = ?"
+                    " AND withdrawn IS NULL ORDER BY seq LIMIT 1", (real, kind, encoded)).fetchone()
+                if same is not None:
+                    return replace(entry, time=parse_utc(same["time"]), seq=int(same["seq"]))
             row = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM job_entries WHERE job_id = ?",
                                (real,)).fetchone()
             seq = int(row[0]) + 1
             conn.execute("INSERT INTO job_entries(job_id, seq, kind, data, time)"
-                         " VALUES (?, ?, ?, ?, ?)", (real, seq, kind, dumps(data), now))
+                         " VALUES (?, ?, ?, ?, ?)", (real, seq, kind, encoded, now))
             self._touch(conn, real)
         self._audit(real, f"job.{kind}", {"seq": seq, **data})
         return replace(entry, time=parse_utc(now), seq=seq)

@@ -1,9 +1,15 @@
-"""Helper process for ``test_flow_kill_resume``: runs one job flow against a running demo world.
+"""Helper process for the kill-and-resume tests (``kill_support``): runs one job flow against a
+running demo world.
 
 Usage: ``python flow_child.py CONFIG.json``. The config (written by the test) holds the HAN and
 GWA addresses of the world the test process serves, the demo PKI files, the data folder, the
 flow's name, the run id, the job data and the technician's prepared answers. The test kills this
-process with SIGKILL while a GWA process of the flow is running, then resumes the run itself.
+process with SIGKILL while a GWA process of the flow is running or the virtual SMGW holds back a
+HAN answer, then resumes the run itself.
+
+With ``pause_before_device`` (``{"kind": ..., "source": ..., "marker": FILE}``) the child stops
+before it records the first device of that kind and source in the job: it creates ``FILE`` and
+waits there (in the store's worker thread) until it is killed.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 import types
 from pathlib import Path
 from typing import Any
@@ -20,6 +27,7 @@ from app.processes.flows import by_name
 from app.processes.flows.gwa_common import LINK_OPTIONS_EXTRA
 from app.processes.interaction import ScriptedInteraction
 from app.security.tls import CertificateChain
+from app.store.jobs import DeviceRecord, WorkOrderStore
 from app.workbench import open_engine
 
 
@@ -39,7 +47,23 @@ def build_context(config: dict[str, Any]) -> AppContext:
     return context
 
 
+def pause_before_device(kind: str, source: str, marker: Path) -> None:
+    """Stop (for good) before the job store records a device of ``kind`` from ``source``."""
+    original = WorkOrderStore.record_device
+
+    def record_device(self: WorkOrderStore, job_id: str, device: DeviceRecord) -> DeviceRecord:
+        if (device.kind, device.source) == (kind, source):
+            marker.write_text(device.identifier, "utf-8")
+            time.sleep(600)  # the test kills this process meanwhile
+        return original(self, job_id, device)
+
+    WorkOrderStore.record_device = record_device  # type: ignore[method-assign]
+
+
 async def run(config: dict[str, Any]) -> str:
+    pause = config.get("pause_before_device")
+    if pause:
+        pause_before_device(pause["kind"], pause["source"], Path(pause["marker"]))
     context = build_context(config)
     engine = open_engine(ScriptedInteraction(config["answers"]), context)
     result = await engine.run(by_name(config["flow"]), config["data"], run_id=config["run_id"])

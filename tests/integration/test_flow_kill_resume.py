@@ -10,104 +10,34 @@ end with every step's result: the ones done before the kill and the one that was
 
 from __future__ import annotations
 
-import asyncio
-import json
-import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from app.domain import ServerId
 from app.processes.events import StepSkipped
-from app.processes.flows.gwa_common import RequestLedger, ledger_path
 from app.processes.flows.handover import HANDOVER
 from app.processes.flows.pairing import CRYPTO_RESET_PROMPT, PAIRING
 from app.sim.smgw.state import CertificateState
-from app.store.audit import AuditLog
-from app.store.db import JobStore, StepState
-from app.store.jobs import WorkOrderStore
-from tests.e2e.conftest import HEAT_PUMP, FlowWorld, flow_world, work_order
+from app.store.db import StepState
+from tests.e2e.conftest import HEAT_PUMP, flow_world, work_order
+from tests.integration.kill_support import (
+    TRUST,
+    audit_verifies,
+    job_runs,
+    kill,
+    ledger_entries,
+    slow_answer_to,
+    start_child,
+    until,
+    visits,
+)
 
 pytestmark = [
     pytest.mark.timeout(60),
     pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL"),
 ]
-
-CHILD = Path(__file__).with_name("flow_child.py")
-ROOT = Path(__file__).resolve().parents[2]
-TRUST = "Trust this gateway certificate?"
-STALL = 3.0  # seconds the gateway waits before answering the request the child is killed in
-
-
-async def until(condition: Callable[[], bool], proc: asyncio.subprocess.Process, what: str,
-                timeout: float = 25.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if condition():
-            return
-        if proc.returncode is not None:
-            err = (await proc.stderr.read()).decode() if proc.stderr else ""
-            pytest.fail(f"the child ended ({proc.returncode}) before {what}:\n{err[-3000:]}")
-        await asyncio.sleep(0.02)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-async def start_child(world: FlowWorld, flow: str, run_id: str, data: dict[str, Any],
-                      answers: dict[str, Any]) -> asyncio.subprocess.Process:
-    config = {**world.child_config(), "flow": flow, "run_id": run_id, "data": data,
-              "answers": answers}
-    path = world.tmp / f"{run_id}.json"
-    path.write_text(json.dumps(config), "utf-8")
-    return await asyncio.create_subprocess_exec(
-        sys.executable, str(CHILD), str(path), cwd=str(ROOT),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-
-
-def slow_answer_to(world: FlowWorld, process: str) -> asyncio.Event:
-    """Make the gateway wait STALL seconds before answering ``process``; the event says the GWA
-    started it."""
-    started = asyncio.Event()
-
-    def before(name: str) -> None:
-        if name == process:
-            world.wan.faults.stall_before_result = STALL
-            started.set()
-
-    world.core.before = before
-    return started
-
-
-async def kill(proc: asyncio.subprocess.Process) -> None:
-    proc.send_signal(signal.SIGKILL)
-    assert await asyncio.wait_for(proc.wait(), 10) == -signal.SIGKILL
-    if proc.stderr is not None:
-        await proc.stderr.read()
-
-
-def visits(world: FlowWorld, run_id: str) -> list[tuple[str, StepState]]:
-    folder = world.context.data_dir
-    assert folder is not None
-    with JobStore(folder / "jobs.sqlite3") as store:
-        return [(v.step, v.state) for v in store.steps(run_id)]
-
-
-def ledger_entries(world: FlowWorld, run_id: str) -> list[Any]:
-    ledger = RequestLedger(ledger_path(world.context))
-    try:
-        return ledger.entries(run_id)
-    finally:
-        ledger.close()
-
-
-def job_runs(world: FlowWorld, job_id: str) -> list[tuple[str, str]]:
-    folder = world.context.data_dir
-    assert folder is not None
-    with WorkOrderStore(folder / "work_orders.sqlite3", folder / "jobs") as store:
-        return [(r.run_id, r.flow) for r in store.get(job_id).runs]
 
 
 async def test_handover_killed_during_the_profile_update_resumes_without_repeating(
@@ -154,13 +84,7 @@ async def test_handover_killed_during_the_profile_update_resumes_without_repeati
         assert [v for v in visits(world, run_id) if v[0] == "handover"] == [
             ("handover", StepState.INTERRUPTED), ("handover", StepState.SUCCEEDED)]
         assert job_runs(world, "DEMO-2025-0001") == [(run_id, "handover")]
-        folder = world.context.data_dir
-        assert folder is not None
-        audit = AuditLog(folder / "audit.sqlite3")
-        try:
-            assert audit.verify().ok
-        finally:
-            audit.close()
+        assert audit_verifies(world)
 
 
 async def test_pairing_killed_while_the_gwa_pairs_resumes_without_pairing_twice(

@@ -231,3 +231,24 @@ def test_a_named_pipe_is_not_copied(store, tmp_path):
     assert isinstance(outcome[0], InvalidValue) and outcome[0].field == "photo"
     assert "pipe.jpg" in outcome[0].message.en
     assert not (store.get(job.job_id).folder / "photos").exists()
+
+
+def test_a_device_seen_again_in_the_same_run_is_recorded_once(store, demo_pki):
+    """A step repeated after a crash records again what it had recorded: kept once per run;
+    another run's record, or one after the first was withdrawn, is a new entry."""
+    job = store.import_file(DEMO / "handover.xml")
+    gateway = DeviceRecord("gateway", "ETHE0390000001", firmware_version="3.87.2", run_id="r1")
+    cert = CertificateRecord.from_certificate(demo_pki["han"].cert, "ETHE0390000001", "han")
+    first = store.record_device(job.job_id, gateway)
+    again = store.record_device(job.job_id, gateway)
+    assert again.seq == first.seq
+    store.record_certificate(job.job_id, cert)
+    store.record_certificate(job.job_id, cert)
+    assert len(store.get(job.job_id).devices) == 1
+    assert len(store.get(job.job_id).certificates) == 1
+    store.record_device(job.job_id, DeviceRecord("gateway", "ETHE0390000001",
+                                                 firmware_version="3.87.2", run_id="r2"))
+    assert len(store.get(job.job_id).devices) == 2
+    store.withdraw(job.job_id, first.seq, "recorded for the wrong gateway")
+    renewed = store.record_device(job.job_id, gateway)
+    assert renewed.seq > first.seq and len(store.get(job.job_id).devices) == 2
