@@ -8,8 +8,10 @@ and documents that declare a DOCTYPE are refused outright. Schemas are loaded on
 
 from __future__ import annotations
 
-import functools
+import logging
+import threading
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -91,6 +93,9 @@ def parse_xml(
     return root
 
 
+log = logging.getLogger(__name__)
+
+
 class _BundledOnlyResolver(etree.Resolver):
     """Resolve schema imports/includes only to files inside the schema directory."""
 
@@ -112,27 +117,70 @@ def schema_dir() -> Path:
     return resource_path("schemas")
 
 
-@functools.cache
+_BUILD_LOCK = threading.Lock()
+_SCHEMAS: dict[str, tuple[etree.XMLSchema, threading.Lock]] = {}
+
+
+def _schema_entry(name: str) -> tuple[etree.XMLSchema, threading.Lock]:
+    """The cached schema ``name`` and the lock that serialises its use.
+
+    Schemas are built under one lock (libxml2 is not safe for two schema parsers with resolvers
+    at the same time: a concurrent build failed with "not valid XML Schema"), and each schema's
+    validations take turns, because lxml keeps the errors of the last one on the schema object.
+    """
+    with _BUILD_LOCK:
+        entry = _SCHEMAS.get(name)
+        if entry is None:
+            base = schema_dir()
+            path = (base / name).resolve()
+            if path.parent != base.resolve() or not path.is_file():
+                raise FileNotFoundError(f"no bundled schema named {name!r}")
+            entry = (_build_schema(base, path), threading.Lock())
+            _SCHEMAS[name] = entry
+        return entry
+
+
+def _build_schema(base: Path, path: Path) -> etree.XMLSchema:
+    """Parse and compile a bundled schema. A bundled schema always compiles, yet libxml2 once
+    reported "Document is not valid XML Schema" for one (under heavy load, in a process parsing
+    XML in other threads): a failed compile is tried once more before it is raised."""
+    for attempt in (1, 2):
+        parser = safe_parser()
+        parser.resolvers.add(_BundledOnlyResolver(base))
+        doc = etree.parse(str(path), parser)
+        try:
+            return etree.XMLSchema(doc)
+        except etree.XMLSchemaParseError as exc:
+            if attempt == 2:
+                raise
+            log.warning("schema %s did not compile (%s); trying again", path.name, exc)
+    raise AssertionError("unreachable")
+
+
 def load_schema(name: str) -> etree.XMLSchema:
-    """Load ``resources/schemas/<name>`` (cached). Only bundled schemas can be loaded."""
-    base = schema_dir()
-    path = (base / name).resolve()
-    if path.parent != base.resolve() or not path.is_file():
-        raise FileNotFoundError(f"no bundled schema named {name!r}")
-    parser = safe_parser()
-    parser.resolvers.add(_BundledOnlyResolver(base))
-    doc = etree.parse(str(path), parser)
-    return etree.XMLSchema(doc)
+    """Load ``resources/schemas/<name>`` (cached). Only bundled schemas can be loaded.
+
+    To validate from several threads use :func:`schema_errors` (or :func:`validate`)."""
+    return _schema_entry(name)[0]
+
+
+def schema_errors(root: etree._Element, name: str) -> list[Any]:
+    """Validate ``root`` against the bundled schema ``name``: its errors, empty when valid.
+    Safe from several threads at once."""
+    xsd, lock = _schema_entry(name)
+    with lock:
+        if xsd.validate(root):
+            return []
+        return list(xsd.error_log)
 
 
 def validate(root: etree._Element, schema: str, *, field: str = "xml") -> None:
     """Validate ``root`` against a bundled schema; raise :class:`InvalidValue` with the line."""
-    xsd = load_schema(schema)
-    if xsd.validate(root):
+    errors = schema_errors(root, schema)
+    if not errors:
         return
-    err = xsd.error_log.last_error
-    line = err.line if err is not None else 0
-    msg = err.message if err is not None else "invalid"
+    err = errors[-1]
+    line, msg = err.line, err.message
     raise _refuse(
         f"The XML document does not match {schema} (line {line}: {msg}).",
         f"Das XML-Dokument entspricht nicht {schema} (Zeile {line}: {msg}).",

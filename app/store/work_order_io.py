@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from lxml import etree
 
 from app.errors import InvalidValue, SmgwctError, Text
-from app.security.xml import load_schema, parse_xml
+from app.security.xml import parse_xml, schema_errors
 from app.store.work_order import NAMESPACE, WorkOrder, qname
 from app.store.work_order_check import (
     CHECKS,
@@ -159,9 +160,9 @@ def parse_work_order_xml(data: bytes, source: str = "work order") -> WorkOrder:
     except InvalidValue as exc:
         match = re.search(r"line (\d+)", exc.message.en)
         raise where.refuse(exc.message, int(match.group(1)) if match else 1) from None
-    schema = load_schema(SCHEMA)
-    if not schema.validate(root):
-        _explain_schema_errors(root, schema.error_log, where)
+    errors = schema_errors(root, SCHEMA)
+    if errors:
+        _explain_schema_errors(root, errors, where)
         raise where.fail()
     doc, lines = _xml_document(root)
     where.lines.update(lines)
@@ -184,7 +185,7 @@ def _element_path(element: etree._Element, root: etree._Element) -> FieldPath:
 
 
 def _explain_schema_errors(
-    root: etree._Element, log: etree._ListErrorLog, where: Located
+    root: etree._Element, log: Iterable[Any], where: Located
 ) -> None:
     seen: set[tuple[int, str]] = set()
     for err in log:

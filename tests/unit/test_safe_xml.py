@@ -78,3 +78,55 @@ def test_malformed_document_gives_line():
 def test_arbitrary_bytes_never_escape_as_other_errors(data):
     with contextlib.suppress(InvalidValue):
         parse_xml(data)
+
+
+def test_schemas_build_and_validate_from_many_threads_at_once(monkeypatch):
+    """Flows validate in worker threads: concurrent first loads of schemas that import others,
+    and concurrent validations of one schema, give the right answers (a concurrent build once
+    failed with "not valid XML Schema")."""
+    import concurrent.futures
+
+    from app.security import xml as safe_xml
+
+    monkeypatch.setattr(safe_xml, "_SCHEMAS", {})  # every thread races for the first build
+    names = sorted(p.name for p in safe_xml.schema_dir().glob("*.xsd"))
+    good = parse_xml(b'<x:a xmlns:x="urn:t"/>')
+
+    def work(i: int) -> tuple[str, bool]:
+        name = names[i % len(names)]
+        xsd = safe_xml.load_schema(name)
+        return name, bool(safe_xml.schema_errors(good, name)) and xsd is safe_xml.load_schema(name)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(work, range(len(names) * 4)))
+    # a foreign element is refused by every schema, and each is built once
+    assert all(refused for _name, refused in results)
+    assert set(safe_xml._SCHEMAS) == set(names)
+
+
+def test_a_compile_failure_without_a_reason_is_tried_once_more(monkeypatch, caplog):
+    from lxml import etree
+
+    from app.security import xml as safe_xml
+
+    monkeypatch.setattr(safe_xml, "_SCHEMAS", {})
+    real = etree.XMLSchema
+    calls: list[int] = []
+
+    def flaky(doc):
+        calls.append(1)
+        if len(calls) == 1:
+            raise etree.XMLSchemaParseError("Document is not valid XML Schema")
+        return real(doc)
+
+    monkeypatch.setattr(safe_xml.etree, "XMLSchema", flaky)
+    assert safe_xml.load_schema("work-order.xsd") is not None and len(calls) == 2
+    assert "trying again" in caplog.text
+
+    def broken(doc):
+        raise etree.XMLSchemaParseError("Document is not valid XML Schema")
+
+    monkeypatch.setattr(safe_xml, "_SCHEMAS", {})
+    monkeypatch.setattr(safe_xml.etree, "XMLSchema", broken)
+    with pytest.raises(etree.XMLSchemaParseError):  # twice: the error is raised
+        safe_xml.load_schema("work-order.xsd")
