@@ -240,3 +240,27 @@ def test_an_anchor_from_the_certificate_file_is_marked_with_its_fingerprint(qtbo
     press(run, dialog)
     assert dialog.error is None and not dialog.signer.anchor_from_certificate_file
     assert not note.isVisibleTo(dialog)
+
+
+def test_browse_opens_a_non_modal_chooser_that_fills_the_field(qtbot, translations, tmp_path):
+    """"Durchsuchen…" opens a file chooser without blocking; the chosen file lands in its
+    field, and closing the dialog closes a chooser still open."""
+    from PySide6.QtWidgets import QFileDialog
+
+    translations.apply("en")
+    dialog = make_dialog(qtbot)
+    cert = tmp_path / "techniker.pem"
+    cert.write_text("-", "utf-8")
+    qtbot.mouseClick(dialog.cert_browse, Qt.MouseButton.LeftButton)
+    [picker] = dialog.findChildren(QFileDialog)
+    assert picker.isVisible() and picker.windowModality() != Qt.WindowModality.ApplicationModal
+    assert "*.p12" in " ".join(picker.nameFilters())
+    picker.fileSelected.emit(str(cert))
+    assert dialog.cert_file.text() == str(cert)
+    picker.close()
+    qtbot.mouseClick(dialog.trust_browse, Qt.MouseButton.LeftButton)
+    second = dialog.file_rows.pickers[-1]
+    assert "CA certificates" in " ".join(second.nameFilters())
+    assert second.isVisible()
+    dialog.close()
+    assert not second.isVisible()

@@ -21,12 +21,9 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -35,6 +32,7 @@ from app.errors import SmgwctError, Text
 from app.security.secrets import SecretStore, SecretStoreUnavailable
 from ui.gwa_link import GwaLinkFiles, LinkPasswords, PasswordNeeded, load_target
 from ui.i18n import language, text
+from ui.widgets.file_rows import FileRows
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +66,7 @@ class GwaSetupDialog(QDialog):
         self._checking = False
         self._finished = False
         self._saving = False
-        self.pickers: list[QFileDialog] = []
+        self.file_rows = FileRows(self, self._pattern, lambda: self.tr("Choose a file"))
 
         self.intro = QLabel(self)
         self.intro.setObjectName("gwa-intro")
@@ -81,9 +79,9 @@ class GwaSetupDialog(QDialog):
         self.url = QLineEdit(self)
         self.url.setObjectName("gwa-url")
         self.url.setPlaceholderText("https://gwa.example.de:8443")
-        self.ca_file, self.ca_browse, ca_row = self._file_row("gwa-ca-file")
-        self.cert_file, self.cert_browse, cert_row = self._file_row("gwa-cert-file")
-        self.key_file, self.key_browse, key_row = self._file_row("gwa-key-file")
+        self.ca_file, self.ca_browse, ca_row = self.file_rows.row("gwa-ca-file")
+        self.cert_file, self.cert_browse, cert_row = self.file_rows.row("gwa-cert-file")
+        self.key_file, self.key_browse, key_row = self.file_rows.row("gwa-key-file")
         self.password = QLineEdit(self)
         self.password.setObjectName("gwa-password")
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
@@ -140,17 +138,6 @@ class GwaSetupDialog(QDialog):
         height = layout.totalHeightForWidth(width) if layout is not None else -1
         return QSize(width, max(height, super().sizeHint().height()))
 
-    def _file_row(self, name: str) -> tuple[QLineEdit, QPushButton, QHBoxLayout]:
-        edit = QLineEdit(self)
-        edit.setObjectName(name)
-        browse = QPushButton(self)
-        browse.setObjectName(f"{name}-browse")
-        browse.clicked.connect(lambda: self._choose(edit))
-        row = QHBoxLayout()
-        row.addWidget(edit, 1)
-        row.addWidget(browse)
-        return edit, browse, row
-
     # --- values --------------------------------------------------------------------------------
 
     def set_files(self, files: GwaLinkFiles) -> None:
@@ -168,23 +155,10 @@ class GwaSetupDialog(QDialog):
     def checking(self) -> bool:
         return self._checking
 
-    def _choose(self, edit: QLineEdit) -> QFileDialog:
-        """A non-modal file chooser that fills ``edit``."""
-        pattern = (self.tr("Certificates (*.pem *.crt *.cer)") if edit is self.ca_file else
-                   self.tr("Certificates and keys (*.p12 *.pfx *.pem *.key)"))
-        start = str(Path(edit.text()).parent) if edit.text() else ""
-        picker = QFileDialog(self, self.tr("Choose a file"), start, pattern)
-        picker.setFileMode(QFileDialog.FileMode.ExistingFile)
-        picker.fileSelected.connect(edit.setText)
-        picker.finished.connect(lambda _r: self._forget_picker(picker))
-        self.pickers.append(picker)
-        picker.open()
-        return picker
-
-    def _forget_picker(self, picker: QFileDialog) -> None:
-        if picker in self.pickers:
-            self.pickers.remove(picker)
-        picker.deleteLater()
+    def _pattern(self, edit: QLineEdit) -> str:
+        """The chooser's name filter for the field ``edit``."""
+        return (self.tr("Certificates (*.pem *.crt *.cer)") if edit is self.ca_file else
+                self.tr("Certificates and keys (*.p12 *.pfx *.pem *.key)"))
 
     # --- applying ------------------------------------------------------------------------------
 
@@ -270,8 +244,7 @@ class GwaSetupDialog(QDialog):
                 self.tr("Technician certificate:"), self.tr("Private key:"),
                 self.tr("Password:")), strict=True):
             caption.setText(label)
-        for button in (self.ca_browse, self.cert_browse, self.key_browse):
-            button.setText(self.tr("Browse…"))
+        self.file_rows.retranslate(self.tr("Browse…"))
         self.ca_file.setPlaceholderText(self.tr("PEM file of the GWA's certificate authority"))
         self.cert_file.setPlaceholderText(self.tr("PKCS#12 (.p12/.pfx) or PEM"))
         self.key_file.setPlaceholderText(self.tr("only for a PEM certificate without its key"))
@@ -313,8 +286,7 @@ class GwaSetupDialog(QDialog):
         if self._saving:  # the keyring is saving the password: the dialog closes when done
             event.ignore()
             return
-        for picker in list(self.pickers):
-            picker.close()
+        self.file_rows.close_all()
         if self._task is not None and not self._task.done() and not self._finished:
             self._task.cancel()
         super().closeEvent(event)

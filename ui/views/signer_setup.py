@@ -26,13 +26,11 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -52,6 +50,7 @@ from app.report.signer import (
 from app.security.secrets import SecretStore, SecretStoreUnavailable
 from app.security.tls import format_fingerprint
 from ui.i18n import language
+from ui.widgets.file_rows import FileRows
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +81,14 @@ class SignerSetupDialog(QDialog):
         self._saving = False
         self._finished = False
         self._key_row_hidden: bool | None = None
-        self.pickers: list[QFileDialog] = []
+        self.file_rows = FileRows(self, self._pattern, lambda: self.tr("Choose a file"))
 
         self.intro = QLabel(self)
         self.intro.setObjectName("signer-intro")
         self.intro.setWordWrap(True)
-        self.cert_file, self.cert_browse, cert_row = self._file_row("signer-cert-file")
-        self.key_file, self.key_browse, key_row = self._file_row("signer-key-file")
-        self.trust_file, self.trust_browse, trust_row = self._file_row("signer-trust-file")
+        self.cert_file, self.cert_browse, cert_row = self.file_rows.row("signer-cert-file")
+        self.key_file, self.key_browse, key_row = self.file_rows.row("signer-key-file")
+        self.trust_file, self.trust_browse, trust_row = self.file_rows.row("signer-trust-file")
         self.password = QLineEdit(self)
         self.password.setObjectName("signer-password")
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
@@ -195,17 +194,6 @@ class SignerSetupDialog(QDialog):
         # the base class measures wrapped labels at its own, narrower width: too tall
         return QSize(width, height if height > 0 else super().sizeHint().height())
 
-    def _file_row(self, name: str) -> tuple[QLineEdit, QPushButton, QHBoxLayout]:
-        edit = QLineEdit(self)
-        edit.setObjectName(name)
-        browse = QPushButton(self)
-        browse.setObjectName(f"{name}-browse")
-        browse.clicked.connect(lambda: self._choose(edit))
-        row = QHBoxLayout()
-        row.addWidget(edit, 1)
-        row.addWidget(browse)
-        return edit, browse, row
-
     def _detail_value(self, name: str) -> QLabel:
         label = QLabel(self.details)
         label.setObjectName(name)
@@ -268,27 +256,13 @@ class SignerSetupDialog(QDialog):
         if self.isVisible():
             self.resize(self.width(), self.sizeHint().height())
 
-    def _choose(self, edit: QLineEdit) -> QFileDialog:
-        """A non-modal file chooser that fills ``edit``."""
+    def _pattern(self, edit: QLineEdit) -> str:
+        """The chooser's name filter for the field ``edit``."""
         if edit is self.cert_file:
-            pattern = self.tr("Certificates (*.pem *.crt *.cer *.p12 *.pfx)")
-        elif edit is self.key_file:
-            pattern = self.tr("Private keys (*.key *.pem)")
-        else:
-            pattern = self.tr("CA certificates (*.pem *.crt *.cer)")
-        start = str(Path(edit.text()).parent) if edit.text() else ""
-        picker = QFileDialog(self, self.tr("Choose a file"), start, pattern)
-        picker.setFileMode(QFileDialog.FileMode.ExistingFile)
-        picker.fileSelected.connect(edit.setText)
-        picker.finished.connect(lambda _r: self._forget_picker(picker))
-        self.pickers.append(picker)
-        picker.open()
-        return picker
-
-    def _forget_picker(self, picker: QFileDialog) -> None:
-        if picker in self.pickers:
-            self.pickers.remove(picker)
-        picker.deleteLater()
+            return self.tr("Certificates (*.pem *.crt *.cer *.p12 *.pfx)")
+        if edit is self.key_file:
+            return self.tr("Private keys (*.key *.pem)")
+        return self.tr("CA certificates (*.pem *.crt *.cer)")
 
     # --- checking ------------------------------------------------------------------------------
 
@@ -430,8 +404,7 @@ class SignerSetupDialog(QDialog):
                 self.tr("Certificate:"), self.tr("Private key:"), self.tr("CA certificate:"),
                 self.tr("Password:")), strict=True):
             caption.setText(label)
-        for button in (self.cert_browse, self.key_browse, self.trust_browse):
-            button.setText(self.tr("Browse…"))
+        self.file_rows.retranslate(self.tr("Browse…"))
         self.cert_file.setPlaceholderText(self.tr("PEM (sub-CA may follow) or PKCS#12 "
                                                   "(.p12/.pfx)"))
         self.key_file.setPlaceholderText(self.tr("PEM, only if the certificate file has no key"))
@@ -490,8 +463,7 @@ class SignerSetupDialog(QDialog):
 
     def _stop(self) -> None:
         """Close the file choosers and cancel a check that was not yet accepted."""
-        for picker in list(self.pickers):
-            picker.close()
+        self.file_rows.close_all()
         if self._task is not None and not self._task.done() and not self._finished:
             self._task.cancel()
 
