@@ -224,13 +224,13 @@ async def test_without_a_read_head_the_port_is_asked(site: MeterSite, monkeypatc
     monkeypatch.setattr(serial_ports, "list_ports", lambda: [])
     site.world.context.optical = None
     port_prompt = "Read head port (e.g. /dev/ttyUSB0, COM3, socket://host:port)"
-    answers = {**ANSWERS, port_prompt: ["", site.head.url]}
+    answers = {**ANSWERS, port_prompt: ["", site.head_url]}
     result = await site.world.run(METER_CHANGE, job_data(), answers)
     assert result.succeeded, (result.failed_step, result.error)
     asked = [r for r in site.world.ui.asked if r.prompt.en == port_prompt]
     assert len(asked) == 2 and asked[1].error is not None  # an empty port is refused
-    assert result.results["old_reading"].data["port"] == site.head.url
-    assert result.results["new_reading"].data["port"] == site.head.url  # asked once
+    assert result.results["old_reading"].data["port"] == site.head_url
+    assert result.results["new_reading"].data["port"] == site.head_url  # asked once
 
 
 def test_the_meter_change_is_registered():

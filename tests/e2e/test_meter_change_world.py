@@ -14,7 +14,6 @@ meter's optical interface to the installed one's, as moving a real read head wou
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Sequence
@@ -25,6 +24,7 @@ from app.context import OpticalTarget
 from app.domain import LogicalName, ServerId
 from app.security.pki import DemoPki
 from app.sim.meter import MeterProfile, VirtualMeter
+from app.sim.relay import Relay
 from app.sim.smgw.state import LmnMeter, RegisterValue
 from app.transports.gwa import GwaLink
 from tests.e2e.conftest import HEAT_PUMP, HOUSEHOLD, SMGW, FlowWorld, flow_world, scenario_doc
@@ -36,77 +36,23 @@ SPARE_PROFILE = "01005e318027.taf7-2.sm"
 PUSH_INTERVAL = 0.2
 
 
-class ReadHead:
-    """The site's optical read head: one ``socket://`` address, forwarding each connection to the
-    optical interface of the meter it faces (``face``)."""
-
-    def __init__(self, host: str = "127.0.0.1") -> None:
-        self.host = host
-        self.port = 0
-        self.target: tuple[str, int] | None = None
-        self._server: asyncio.base_events.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    @property
-    def url(self) -> str:
-        return f"socket://{self.host}:{self.port}"
-
-    def face(self, meter: VirtualMeter) -> None:
-        self.target = (meter.host, meter.port)
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
-        for writer in list(self._writers):
-            writer.transport.abort()
-        if server is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(server.wait_closed(), 2)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.target is None:
-            writer.transport.abort()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers.update((writer, up_writer))
-
-        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except (OSError, ConnectionError):
-                pass
-            finally:
-                dst.transport.abort()
-
-        try:
-            await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
-        finally:
-            self._writers.discard(writer)
-            self._writers.discard(up_writer)
-
-
 @dataclasses.dataclass
 class MeterSite:
     """The metering point: what ``AppContext.demo`` offers the meter change in demo mode."""
 
     world: FlowWorld
     meters: dict[str, VirtualMeter]
-    head: ReadHead
+    head: Relay
+    """The read head (the product's relay, as the embedded default's site has one)."""
     installed: str = HOUSEHOLD
     spare: str = HEAT_PUMP
     lmn_unplugged: bool = False
     swaps: int = 0
+
+    @property
+    def head_url(self) -> str:
+        """The read head's port, as the technician would type it."""
+        return f"socket://{self.head.address}"
 
     @property
     def scenario_name(self) -> str:
@@ -126,7 +72,8 @@ class MeterSite:
         self.lmn(old).present = False
         self.lmn(self.spare).present = not self.lmn_unplugged
         self.installed = self.spare
-        self.head.face(self.meters[self.spare])
+        spare = self.meters[self.spare]
+        self.head.face((spare.host, spare.port))
 
 
 def _meter_entry(doc: dict[str, Any], server_id: str) -> dict[str, Any]:
@@ -185,7 +132,7 @@ async def meter_change_world(pki: DemoPki, tmp: Path, *, spare: str = HEAT_PUMP,
         stranger.anchor(clock.now())
         world.wan.lmn.meters[stranger.server_id] = stranger
         meters: dict[str, VirtualMeter] = {}
-        head = ReadHead()
+        head = Relay(name="read head")
         try:
             for sid, entry in entries.items():
                 profile = MeterProfile.from_dict({**entry, "push_interval": PUSH_INTERVAL})
@@ -196,9 +143,9 @@ async def meter_change_world(pki: DemoPki, tmp: Path, *, spare: str = HEAT_PUMP,
                     profile, source=lambda m=lmn: m.values_at(clock.now()))  # type: ignore[misc]
                 await meters[sid].start()
             await head.start()
-            head.face(meters[HOUSEHOLD])
+            head.face((meters[HOUSEHOLD].host, meters[HOUSEHOLD].port))
             site = MeterSite(world, meters, head, spare=spare, lmn_unplugged=lmn_unplugged)
-            world.context.optical = OpticalTarget(head.url)
+            world.context.optical = OpticalTarget(f"socket://{head.address}")
             world.context.demo = site
             yield site
         finally:

@@ -92,7 +92,7 @@ async def test_sigkill_while_creating_the_new_meter_profile_then_resume(demo_pki
         arrived, release = gate_the_profile_creation(site)
         control = tmp_path / "control"
         control.mkdir()
-        config = {**world.child_config(), "optical": site.head.url, "data": DATA,
+        config = {**world.child_config(), "optical": site.head_url, "data": DATA,
                   "answers": ANSWERS, "control": str(control)}
         config_path = tmp_path / "child.json"
         config_path.write_text(json.dumps(config), "utf-8")
